@@ -75,9 +75,17 @@ def condition_expr(cond: Condition) -> pl.Expr:
             delta = now - then
         return compare(delta, cond.op, cond.value)
     if isinstance(cond, AllOf):
-        return pl.all_horizontal([condition_expr(c) for c in cond.items]) if cond.items else pl.lit(True)
+        return (
+            pl.all_horizontal([condition_expr(c) for c in cond.items])
+            if cond.items
+            else pl.lit(True)
+        )
     if isinstance(cond, AnyOf):
-        return pl.any_horizontal([condition_expr(c) for c in cond.items]) if cond.items else pl.lit(False)
+        return (
+            pl.any_horizontal([condition_expr(c) for c in cond.items])
+            if cond.items
+            else pl.lit(False)
+        )
     assert isinstance(cond, NotOf)
     return ~condition_expr(cond.item)
 

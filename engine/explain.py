@@ -54,8 +54,12 @@ def explain_change(before: ScoreDetail, after: ScoreDetail) -> pl.DataFrame:
         pl.when(present).then(0.0).otherwise(missing_eff).alias("missing"),
     ).unpivot(index=KEY, variable_name="kind", value_name="amount")
     parts = parts.filter(pl.col("amount") != 0.0)
-    s0 = before.company.select("account_id", pl.col("score").alias("score0"), pl.col("raw_score").alias("raw0"))
-    s1 = after.company.select("account_id", pl.col("score").alias("score1"), pl.col("raw_score").alias("raw1"))
+    s0 = before.company.select(
+        "account_id", pl.col("score").alias("score0"), pl.col("raw_score").alias("raw0")
+    )
+    s1 = after.company.select(
+        "account_id", pl.col("score").alias("score1"), pl.col("raw_score").alias("raw1")
+    )
     scored = s0.join(s1, on="account_id", how="inner").filter(
         pl.col("score0").is_not_null() & pl.col("score1").is_not_null()
     )
@@ -75,13 +79,19 @@ def explain_change(before: ScoreDetail, after: ScoreDetail) -> pl.DataFrame:
 def change_summary(before: ScoreDetail, after: ScoreDetail) -> pl.DataFrame:
     """Per account: score before and after, the change, and the sum of the explained parts
     (equal to the change)."""
-    parts = explain_change(before, after).group_by("account_id").agg(pl.col("amount").sum().alias("explained"))
+    parts = (
+        explain_change(before, after)
+        .group_by("account_id")
+        .agg(pl.col("amount").sum().alias("explained"))
+    )
     s0 = before.company.select("account_id", pl.col("score").alias("score_before"))
     s1 = after.company.select("account_id", pl.col("score").alias("score_after"))
     out = s0.join(s1, on="account_id", how="inner").with_columns(
         (pl.col("score_after") - pl.col("score_before")).alias("change")
     )
-    return out.join(parts, on="account_id", how="left").with_columns(pl.col("explained").fill_null(0.0))
+    return out.join(parts, on="account_id", how="left").with_columns(
+        pl.col("explained").fill_null(0.0)
+    )
 
 
 def _contrib(detail: ScoreDetail, suffix: str) -> pl.DataFrame:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from datetime import date, timedelta
 
 import polars as pl
@@ -41,12 +42,10 @@ from engine.scorecard import (
     ActionType,
     BandsMap,
     Category,
-    Group,
     LevelsMap,
     LinearMap,
     Measure,
     MissingPolicy,
-    Rollup,
     Scheme,
     Scorecard,
     StalePolicy,
@@ -155,10 +154,10 @@ def map_expr(m: Measure, value: pl.Expr, level: pl.Expr) -> pl.Expr:
     mp = m.map
     if isinstance(mp, LinearMap):
         pts = sorted(mp.points)
-        (x0, y0), (xn, yn) = pts[0], pts[-1]
+        (x0, y0), yn = pts[0], pts[-1][1]
         chain = pl.when(value.is_null()).then(pl.lit(None, dtype=pl.Float64))
         chain = chain.when(value <= x0).then(pl.lit(float(y0)))
-        for (xa, ya), (xb, yb) in zip(pts, pts[1:], strict=False):
+        for (xa, ya), (xb, yb) in pairwise(pts):
             if xb == xa:
                 continue
             slope = (yb - ya) / (xb - xa)
@@ -182,7 +181,8 @@ def map_expr(m: Measure, value: pl.Expr, level: pl.Expr) -> pl.Expr:
                 hit = hit.fill_null(False) | (value == lv.value).fill_null(False)
             chain = chain.when(hit.fill_null(False)).then(pl.lit(float(lv.score)))
         out = chain.otherwise(pl.lit(None, dtype=pl.Float64))
-    return out.clip(0.0, 100.0)
+    # round away float noise so a value on a point scores exactly that point's score
+    return out.clip(0.0, 100.0).round(9)
 
 
 def apply_action(current: pl.Expr, action: Action, scheme: Scheme) -> pl.Expr:
@@ -246,7 +246,9 @@ def _run(
     return ScoreDetail(company, _order(unit_scores, cards, drop_product=False), contributions)
 
 
-def _as_mapping(scorecards: Scorecard | Mapping[str, Scorecard], default: str) -> dict[str, Scorecard]:
+def _as_mapping(
+    scorecards: Scorecard | Mapping[str, Scorecard], default: str
+) -> dict[str, Scorecard]:
     if isinstance(scorecards, Scorecard):
         return {default: scorecards}
     cards = dict(scorecards)
@@ -315,7 +317,10 @@ def _wide_values(metrics: pl.DataFrame, needed: list[str], as_of: date) -> pl.Da
         units = per_product.select("account_id", "product").unique()
         spread = units.join(company.drop("product"), on="account_id", how="inner")
         merged = pl.concat(
-            [per_product.with_columns(pl.lit(0).alias("_p")), spread.with_columns(pl.lit(1).alias("_p"))],
+            [
+                per_product.with_columns(pl.lit(0).alias("_p")),
+                spread.with_columns(pl.lit(1).alias("_p")),
+            ],
             how="diagonal_relaxed",
         )
         merged = (
@@ -343,7 +348,11 @@ def _wide_values(metrics: pl.DataFrame, needed: list[str], as_of: date) -> pl.Da
         renames[f"age::{metric}"] = age_col(metric)
     wide = wide.rename({k: v for k, v in renames.items() if k in wide.columns})
     for metric in needed:
-        for col, dt in ((value_col(metric), pl.Float64), (level_col(metric), pl.Utf8), (age_col(metric), pl.Int64)):
+        for col, dt in (
+            (value_col(metric), pl.Float64),
+            (level_col(metric), pl.Utf8),
+            (age_col(metric), pl.Int64),
+        ):
             if col not in wide.columns:
                 wide = wide.with_columns(pl.lit(None, dtype=dt).alias(col))
             else:
@@ -367,9 +376,15 @@ def _add_change_bases(
         # A product unit without its own base falls back to the company-level base.
         company_base = base.filter(pl.col("product").is_null()).drop("product")
         wide = wide.join(base, on=KEY, how="left", nulls_equal=True)
-        wide = wide.join(
-            company_base.rename({change_col(metric, days): "_cb"}), on="account_id", how="left"
-        ).with_columns(pl.coalesce(change_col(metric, days), "_cb").alias(change_col(metric, days))).drop("_cb")
+        wide = (
+            wide.join(
+                company_base.rename({change_col(metric, days): "_cb"}), on="account_id", how="left"
+            )
+            .with_columns(
+                pl.coalesce(change_col(metric, days), "_cb").alias(change_col(metric, days))
+            )
+            .drop("_cb")
+        )
     return wide
 
 
@@ -384,14 +399,13 @@ def _measure_exprs(m: Measure, card: Scorecard) -> tuple[pl.Expr, pl.Expr, pl.Ex
         if m.validity_days is not None
         else pl.lit(False)
     )
-    if card.stale is StalePolicy.EXCLUDE:
-        present = raw.is_not_null() & ~stale
-    else:
-        present = raw.is_not_null()
+    present = raw.is_not_null() & ~stale if card.stale is StalePolicy.EXCLUDE else raw.is_not_null()
     return raw, present, stale
 
 
-def _weighted(parts: list[tuple[float, pl.Expr, pl.Expr]], policy: MissingPolicy) -> tuple[pl.Expr, list[pl.Expr]]:
+def _weighted(
+    parts: list[tuple[float, pl.Expr, pl.Expr]], policy: MissingPolicy
+) -> tuple[pl.Expr, list[pl.Expr]]:
     """Weighted mean of (weight, score, present) parts under the missing policy, and each
     part's effective weight (so that result == sum(eff_w * coalesce(score, 0)))."""
     total = sum(w for w, _, _ in parts)
@@ -404,10 +418,11 @@ def _weighted(parts: list[tuple[float, pl.Expr, pl.Expr]], policy: MissingPolicy
     else:
         denom = pl.lit(float(total))
         effs = [pl.lit(w / total if total else 0.0) for w, _, _ in parts]
-    result = pl.when(any_present & (denom > 0)).then(numer / denom)
+    # clip: a weighted mean of in-range scores is in range, up to float rounding
+    result = pl.when(any_present & (denom > 0)).then((numer / denom).clip(0.0, 100.0))
     if policy is MissingPolicy.ZERO:
         # missing parts score 0 but a unit with nothing at all still has no score upstream
-        result = pl.when(denom > 0).then(numer / denom)
+        result = pl.when(denom > 0).then((numer / denom).clip(0.0, 100.0))
     return result, effs
 
 
@@ -432,7 +447,9 @@ def _score_units(
         parts = [(m.weight, pl.col(f"__s::{m.id}"), pl.col(f"__p::{m.id}")) for m in g.measures]
         gscore, effs = _weighted(parts, policy)
         group_exprs[g.id] = gscore
-        group_present[g.id] = pl.any_horizontal([p for _, _, p in parts]) if parts else pl.lit(False)
+        group_present[g.id] = (
+            pl.any_horizontal([p for _, _, p in parts]) if parts else pl.lit(False)
+        )
         for m, e in zip(g.measures, effs, strict=True):
             eff_measure[m.id] = e
     # measure output: the score when it counts, 0 under `zero` for missing, else null
@@ -440,28 +457,39 @@ def _score_units(
     for _, m in card.measures:
         s, p = pl.col(f"__s::{m.id}"), pl.col(f"__p::{m.id}")
         measure_out[m.id] = (
-            pl.when(p).then(s).otherwise(0.0) if policy is MissingPolicy.ZERO else pl.when(p).then(s)
+            pl.when(p).then(s).otherwise(0.0)
+            if policy is MissingPolicy.ZERO
+            else pl.when(p).then(s)
         )
     lf = lf.with_columns(**group_exprs, **{f"__gp::{g}": e for g, e in group_present.items()})
     gparts = [(g.weight, pl.col(g.id), pl.col(f"__gp::{g.id}")) for g in card.groups]
     overall, geffs = _weighted(gparts, policy)
-    any_measure = pl.any_horizontal([pl.col(f"__p::{m.id}") for _, m in card.measures]) if card.measures else pl.lit(False)
+    any_measure = (
+        pl.any_horizontal([pl.col(f"__p::{m.id}") for _, m in card.measures])
+        if card.measures
+        else pl.lit(False)
+    )
     lf = lf.with_columns(pl.when(any_measure).then(overall).alias(RAW_SCORE))
     lf = lf.with_columns(
         _category_score(card, Category.OUTCOMES).alias("outcomes_score"),
         _category_score(card, Category.EXPERIENCE).alias("experience_score"),
         pl.concat_list(
             [pl.when(~pl.col(f"__p::{m.id}")).then(pl.lit(m.id)) for _, m in card.measures]
-        ).list.drop_nulls().alias("missing"),
+        )
+        .list.drop_nulls()
+        .alias("missing"),
         pl.concat_list(
             [pl.when(pl.col(f"__st::{m.id}")).then(pl.lit(m.id)) for _, m in card.measures]
-        ).list.drop_nulls().alias("stale"),
+        )
+        .list.drop_nulls()
+        .alias("stale"),
         (
             pl.any_horizontal([~pl.col(f"__p::{m.id}") for _, m in card.measures])
             if policy is MissingPolicy.FIXED and card.measures
             else pl.lit(False)
         ).alias("incomplete"),
     )
+    lf = lf.with_columns(**measure_out)
     # overrides on pre-override values
     current: pl.Expr = pl.col(RAW_SCORE)
     fired_cols = []
@@ -476,16 +504,20 @@ def _score_units(
         col = f"__o::{o.id}"
         lf = lf.with_columns(cond.alias(col))
         fired_cols.append((o.id, col))
-        current = pl.when(pl.col(col)).then(apply_action(current, o.then, card.scheme)).otherwise(current)
+        current = (
+            pl.when(pl.col(col)).then(apply_action(current, o.then, card.scheme)).otherwise(current)
+        )
     lf = lf.with_columns(
         current.alias("score"),
         (
-            pl.concat_list([pl.when(pl.col(c)).then(pl.lit(i)) for i, c in fired_cols]).list.drop_nulls()
+            pl.concat_list(
+                [pl.when(pl.col(c)).then(pl.lit(i)) for i, c in fired_cols]
+            ).list.drop_nulls()
             if fired_cols
             else pl.lit([], dtype=pl.List(pl.Utf8))
         ).alias("overrides"),
     )
-    lf = lf.with_columns(grade_expr(pl.col("score"), card.scheme).alias("grade"), **measure_out)
+    lf = lf.with_columns(grade_expr(pl.col("score"), card.scheme).alias("grade"))
     keep = [*OUTPUT_BASE, *[g.id for g in card.groups], *[m.id for _, m in card.measures]]
     if not detail:
         return lf.select(keep).collect(), pl.DataFrame()
@@ -494,7 +526,11 @@ def _score_units(
     for g, geff in zip(card.groups, geffs, strict=True):
         for m in g.measures:
             eff_cols[f"__e::{m.id}"] = eff_measure[m.id] * geff
-    full = lf.with_columns(**eff_cols).with_columns(pl.when(~any_measure).then(None).otherwise(pl.lit(1)).alias("__any")).collect()
+    full = (
+        lf.with_columns(**eff_cols)
+        .with_columns(pl.when(~any_measure).then(None).otherwise(pl.lit(1)).alias("__any"))
+        .collect()
+    )
     rows = []
     for g in card.groups:
         for m in g.measures:
@@ -508,10 +544,15 @@ def _score_units(
                     pl.lit(m.metric).alias("metric"),
                     pl.col(value_col(m.metric)).alias("value"),
                     pl.col(level_col(m.metric)).alias("level"),
-                    (pl.lit(as_of) - pl.duration(days=pl.col(age_col(m.metric)))).alias("value_as_of"),
+                    (pl.lit(as_of) - pl.duration(days=pl.col(age_col(m.metric)))).alias(
+                        "value_as_of"
+                    ),
                     pl.col(f"__s::{m.id}").alias("raw_measure_score"),
                     pl.col(m.id).alias("score"),
-                    pl.when(pl.col("__any").is_not_null()).then(pl.col(f"__e::{m.id}")).otherwise(0.0).alias("weight"),
+                    pl.when(pl.col("__any").is_not_null())
+                    .then(pl.col(f"__e::{m.id}"))
+                    .otherwise(0.0)
+                    .alias("weight"),
                     pl.col(f"__st::{m.id}").alias("stale"),
                     (~pl.col(f"__p::{m.id}")).alias("missing"),
                 )
@@ -540,22 +581,31 @@ def _rollup_weights(
     frame = units.select("account_id", "product", "scorecard", by)
     if product_arr is not None and product_arr.height:
         pa = product_arr.select(
-            pl.col("account_id").cast(pl.Utf8), pl.col("product").cast(pl.Utf8), pl.col("arr").cast(pl.Float64).alias("_arr")
+            pl.col("account_id").cast(pl.Utf8),
+            pl.col("product").cast(pl.Utf8),
+            pl.col("arr").cast(pl.Float64).alias("_arr"),
         )
         frame = frame.join(pa, on=["account_id", "product"], how="left")
     else:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("_arr"))
-    method = pl.col("scorecard").replace_strict({k: c.rollup.value for k, c in cards.items()}, return_dtype=pl.Utf8)
+    method = pl.col("scorecard").replace_strict(
+        {k: c.rollup.value for k, c in cards.items()}, return_dtype=pl.Utf8
+    )
     has = pl.col(by).is_not_null()
     n = has.sum().over("account_id")
     # ARR weights only when every scored product of the account has a positive ARR
-    arr_ok = pl.when(has).then(pl.col("_arr").fill_null(0.0) > 0).otherwise(True).all().over("account_id")
+    arr_ok = (
+        pl.when(has)
+        .then(pl.col("_arr").fill_null(0.0) > 0)
+        .otherwise(True)
+        .all()
+        .over("account_id")
+    )
     arr_sum = pl.when(has).then(pl.col("_arr")).otherwise(0.0).sum().over("account_id")
     mean_w = pl.when(has).then(1.0 / n).otherwise(0.0)
     arr_w = pl.when(has).then(pl.col("_arr") / arr_sum).otherwise(0.0)
-    # worst: the first unit (by product name) holding the minimum
-    is_min = has & (pl.col(by) == pl.col(by).min().over("account_id"))
-    first_min = is_min & (is_min.cast(pl.Int32).cum_sum().over("account_id", order_by="product") == 1)
+    # worst: one unit holding the minimum (ties: the first in frame order)
+    first_min = has & (pl.col(by).rank("ordinal").over("account_id") == 1)
     worst_w = pl.when(first_min).then(1.0).otherwise(0.0)
     weight = (
         pl.when(method == "worst")
@@ -587,18 +637,32 @@ def _roll_up(
     )
     aggs = [
         pl.col("scorecard").first(),
-        pl.when(pl.col("raw_score").is_not_null().any()).then((pl.col("raw_score").fill_null(0.0) * pl.col("_wr")).sum()).alias("raw_score"),
-        pl.when(pl.col("score").is_not_null().any()).then((pl.col("score").fill_null(0.0) * pl.col("_wf")).sum()).alias("score"),
-        pl.col("missing").list.explode(keep_nulls=False, empty_as_null=False).unique().sort().alias("missing"),
-        pl.col("stale").list.explode(keep_nulls=False, empty_as_null=False).unique().sort().alias("stale"),
-        pl.col("overrides").list.explode(keep_nulls=False, empty_as_null=False).unique().sort().alias("overrides"),
+        pl.when(pl.col("raw_score").is_not_null().any())
+        .then((pl.col("raw_score").fill_null(0.0) * pl.col("_wr")).sum())
+        .alias("raw_score"),
+        pl.when(pl.col("score").is_not_null().any())
+        .then((pl.col("score").fill_null(0.0) * pl.col("_wf")).sum())
+        .alias("score"),
+        pl.col("missing")
+        .list.explode(keep_nulls=False, empty_as_null=False)
+        .unique()
+        .sort()
+        .alias("missing"),
+        pl.col("stale")
+        .list.explode(keep_nulls=False, empty_as_null=False)
+        .unique()
+        .sort()
+        .alias("stale"),
+        pl.col("overrides")
+        .list.explode(keep_nulls=False, empty_as_null=False)
+        .unique()
+        .sort()
+        .alias("overrides"),
         pl.col("incomplete").any(),
     ]
     for c in numeric:  # group, measure and category scores: weighted like the final score
         w = pl.when(pl.col(c).is_not_null()).then(pl.col("_wf"))
-        aggs.append(
-            pl.when(w.sum() > 0).then((pl.col(c) * w).sum() / w.sum()).alias(c)
-        )
+        aggs.append(pl.when(w.sum() > 0).then((pl.col(c) * w).sum() / w.sum()).alias(c))
     rolled = m.group_by("account_id", maintain_order=True).agg(aggs)
     rolled = _regrade(rolled, cards)
     return pl.concat([single.drop("product"), rolled], how="diagonal_relaxed")
@@ -608,7 +672,11 @@ def _regrade(frame: pl.DataFrame, cards: Mapping[str, Scorecard]) -> pl.DataFram
     chain = None
     for cid, card in cards.items():
         g = grade_expr(pl.col("score"), card.scheme)
-        chain = pl.when(pl.col("scorecard") == cid).then(g) if chain is None else chain.when(pl.col("scorecard") == cid).then(g)
+        chain = (
+            pl.when(pl.col("scorecard") == cid).then(g)
+            if chain is None
+            else chain.when(pl.col("scorecard") == cid).then(g)
+        )
     assert chain is not None
     return frame.with_columns(chain.otherwise(None).alias("grade"))
 
@@ -659,23 +727,36 @@ def _apply_manual(
     for cid, card in cards.items():
         is_card = pl.col("scorecard") == cid
         for band in card.scheme.bands:
-            grade_to = apply_action(pl.col("score"), Action(type=ActionType.GRADE, value=band.label), card.scheme)
-            new = pl.when(is_card & (pl.col("_act") == "grade") & (pl.col("_val") == band.label)).then(grade_to).otherwise(new)
+            grade_to = apply_action(
+                pl.col("score"), Action(type=ActionType.GRADE, value=band.label), card.scheme
+            )
+            new = (
+                pl.when(is_card & (pl.col("_act") == "grade") & (pl.col("_val") == band.label))
+                .then(grade_to)
+                .otherwise(new)
+            )
     num = pl.col("_val").cast(pl.Float64, strict=False)
     new = (
-        pl.when((pl.col("_act") == "set") & num.is_not_null()).then(num.clip(0, 100))
-        .when((pl.col("_act") == "cap") & num.is_not_null()).then(pl.min_horizontal(pl.col("score"), num))
+        pl.when((pl.col("_act") == "set") & num.is_not_null())
+        .then(num.clip(0, 100))
+        .when((pl.col("_act") == "cap") & num.is_not_null())
+        .then(pl.min_horizontal(pl.col("score"), num))
         .otherwise(new)
     )
     fired = pl.col("_act").is_not_null() & pl.col("score").is_not_null()
     frame = frame.with_columns(
         pl.when(fired).then(new).otherwise(pl.col("score")).alias("score"),
-        pl.when(fired).then(pl.col("overrides").list.concat(pl.lit(["manual"]))).otherwise(pl.col("overrides")).alias("overrides"),
+        pl.when(fired)
+        .then(pl.col("overrides").list.concat(pl.lit(["manual"])))
+        .otherwise(pl.col("overrides"))
+        .alias("overrides"),
     ).drop("_act", "_val")
     return _regrade(frame, cards)
 
 
-def _order(frame: pl.DataFrame, cards: Mapping[str, Scorecard], *, drop_product: bool) -> pl.DataFrame:
+def _order(
+    frame: pl.DataFrame, cards: Mapping[str, Scorecard], *, drop_product: bool
+) -> pl.DataFrame:
     base = [c for c in OUTPUT_BASE if c in frame.columns and not (drop_product and c == "product")]
     groups: list[str] = []
     measures: list[str] = []
@@ -685,4 +766,3 @@ def _order(frame: pl.DataFrame, cards: Mapping[str, Scorecard], *, drop_product:
     rest = [c for c in [*groups, *measures] if c in frame.columns]
     out = frame.select([*base, *rest])
     return out.sort("account_id")
-
