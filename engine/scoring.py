@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import pairwise
 from datetime import date, timedelta
+from itertools import pairwise
 
 import polars as pl
 
@@ -283,70 +283,75 @@ def _empty() -> pl.DataFrame:
 def _wide_values(metrics: pl.DataFrame, needed: list[str], as_of: date) -> pl.DataFrame:
     """One row per (account_id, product) unit with value, level and age per needed metric.
 
-    Company-level values (product null) apply to each product unit of their account unless
-    the product has its own value."""
+    The latest value on or before ``as_of`` counts. Company-level values (product null) apply
+    to each product unit of their account unless the product has its own value (which wins
+    even when older)."""
     lf = metrics.lazy()
-    if "level" not in metrics.columns:
-        lf = lf.with_columns(pl.lit(None, dtype=pl.Utf8).alias("level"))
-    if "product" not in metrics.columns:
-        lf = lf.with_columns(pl.lit(None, dtype=pl.Utf8).alias("product"))
-    lf = lf.select(
-        pl.col("account_id").cast(pl.Utf8),
-        pl.col("product").cast(pl.Utf8).replace("", None),
-        pl.col("metric").cast(pl.Utf8),
-        pl.col("value").cast(pl.Float64).fill_nan(None),
-        pl.col("level").cast(pl.Utf8),
-        pl.col("as_of").cast(pl.Date),
-    ).filter(
-        (pl.col("as_of") <= as_of)
-        & pl.col("metric").is_in(needed)
-        & (pl.col("value").is_not_null() | pl.col("level").is_not_null())
-    )
-    # Latest on or before as_of: sort by date, keep the last row per key.
-    latest = (
-        lf.sort("as_of", maintain_order=True)
-        .group_by(["account_id", "product", "metric"])
-        .agg(pl.col("value").last(), pl.col("level").last(), pl.col("as_of").last())
-        .with_columns((pl.lit(as_of) - pl.col("as_of")).dt.total_days().alias("age"))
+    cols = metrics.columns
+    rows = (
+        lf.select(
+            pl.col("account_id").cast(pl.Utf8),
+            (
+                pl.col("product").cast(pl.Utf8).replace("", None)
+                if "product" in cols
+                else pl.lit(None, dtype=pl.Utf8).alias("product")
+            ),
+            pl.col("metric").cast(pl.Utf8),
+            pl.col("value").cast(pl.Float64).fill_nan(None),
+            pl.col("level").cast(pl.Utf8)
+            if "level" in cols
+            else pl.lit(None, dtype=pl.Utf8).alias("level"),
+            pl.col("as_of").cast(pl.Date),
+        )
+        .filter(
+            (pl.col("as_of") <= as_of)
+            & pl.col("metric").is_in(needed)
+            & (pl.col("value").is_not_null() | pl.col("level").is_not_null())
+        )
+        .with_columns((pl.lit(as_of) - pl.col("as_of")).dt.total_days().cast(pl.Int64).alias("age"))
         .drop("as_of")
         .collect()
     )
-    company = latest.filter(pl.col("product").is_null())
-    per_product = latest.filter(pl.col("product").is_not_null())
-    if per_product.height:
-        units = per_product.select("account_id", "product").unique()
-        spread = units.join(company.drop("product"), on="account_id", how="inner")
-        merged = pl.concat(
-            [
-                per_product.with_columns(pl.lit(0).alias("_p")),
-                spread.with_columns(pl.lit(1).alias("_p")),
-            ],
-            how="diagonal_relaxed",
-        )
-        merged = (
-            merged.sort("_p")
-            .group_by(["account_id", "product", "metric"], maintain_order=True)
-            .first()
-            .drop("_p")
-        )
-        with_products = units.select("account_id").unique()
-        company = company.join(with_products, on="account_id", how="anti")
-        latest = pl.concat([merged, company], how="diagonal_relaxed")
-    wide = latest.pivot(
+    has_products = rows.height > 0 and rows.get_column("product").null_count() < rows.height
+    if has_products:
+        rows = _spread_company_values(rows)
+    # Pivot keeps the first row per key: order rows so that it is the latest value (and a
+    # product's own value before its company's).
+    if rows.height and rows.get_column("age").n_unique() > 1:
+        rows = rows.sort("age", maintain_order=True)
+    if has_products:
+        rows = rows.sort("_p", maintain_order=True).drop("_p")
+    index = KEY if has_products else ["account_id"]
+    wide = rows.pivot(
         on="metric",
         on_columns=needed,
-        index=KEY,
-        values=["value", "level", "age"],
+        index=index,
+        values=["value", "age"],
         aggregate_function="first",
         separator="::",
         column_naming="combine",
     )
+    levels = rows.filter(pl.col("level").is_not_null())
+    if levels.height:
+        level_wide = levels.pivot(
+            on="metric",
+            on_columns=needed,
+            index=index,
+            values=["level"],
+            aggregate_function="first",
+            separator="::",
+            column_naming="combine",
+        )
+        wide = wide.join(level_wide, on=index, how="left", nulls_equal=True)
+    if not has_products:
+        wide = wide.with_columns(pl.lit(None, dtype=pl.Utf8).alias("product"))
     renames = {}
     for metric in needed:
         renames[f"value::{metric}"] = value_col(metric)
         renames[f"level::{metric}"] = level_col(metric)
         renames[f"age::{metric}"] = age_col(metric)
     wide = wide.rename({k: v for k, v in renames.items() if k in wide.columns})
+    fixes = []
     for metric in needed:
         for col, dt in (
             (value_col(metric), pl.Float64),
@@ -354,10 +359,28 @@ def _wide_values(metrics: pl.DataFrame, needed: list[str], as_of: date) -> pl.Da
             (age_col(metric), pl.Int64),
         ):
             if col not in wide.columns:
-                wide = wide.with_columns(pl.lit(None, dtype=dt).alias(col))
-            else:
-                wide = wide.with_columns(pl.col(col).cast(dt))
-    return wide
+                fixes.append(pl.lit(None, dtype=dt).alias(col))
+            elif wide.schema[col] != dt:
+                fixes.append(pl.col(col).cast(dt))
+    return wide.with_columns(fixes) if fixes else wide
+
+
+def _spread_company_values(rows: pl.DataFrame) -> pl.DataFrame:
+    """Copy company-level rows to every product unit of their account, marked ``_p`` = 1
+    (product rows 0); accounts without product rows keep their company rows."""
+    company = rows.filter(pl.col("product").is_null())
+    per_product = rows.filter(pl.col("product").is_not_null())
+    units = per_product.select("account_id", "product").unique()
+    spread = units.join(company.drop("product"), on="account_id", how="inner")
+    alone = company.join(units.select("account_id").unique(), on="account_id", how="anti")
+    return pl.concat(
+        [
+            per_product.with_columns(pl.lit(0).alias("_p")),
+            spread.select(rows.columns).with_columns(pl.lit(1).alias("_p")),
+            alone.with_columns(pl.lit(1).alias("_p")),
+        ],
+        how="vertical_relaxed",
+    )
 
 
 def _add_change_bases(
@@ -620,7 +643,7 @@ def _rollup_weights(
 def _roll_up(
     units: pl.DataFrame, cards: Mapping[str, Scorecard], product_arr: pl.DataFrame | None
 ) -> pl.DataFrame:
-    if units.height == 0:
+    if units.height == 0 or units.get_column("product").null_count() == units.height:
         return units.drop("product")
     multi = units.group_by("account_id").len().filter(pl.col("len") > 1).select("account_id")
     single = units.join(multi, on="account_id", how="anti")
