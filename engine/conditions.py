@@ -120,7 +120,7 @@ def metrics_read(cond: Condition) -> set[str]:
     """Metric ids whose values a condition reads (for freshness and data loading)."""
     out: set[str] = set()
     for node in walk(cond):
-        if isinstance(node, Compare) and node.target is Target.METRIC:
+        if isinstance(node, Compare) and node.target == Target.METRIC:
             out.add(node.name)
         elif isinstance(node, Change):
             out.add(node.metric)
@@ -132,4 +132,4 @@ def changes(cond: Condition) -> set[tuple[str, int]]:
 
 
 def attributes_read(cond: Condition) -> set[str]:
-    return {n.name for n in walk(cond) if isinstance(n, Compare) and n.target is Target.ATTRIBUTE}
+    return {n.name for n in walk(cond) if isinstance(n, Compare) and n.target == Target.ATTRIBUTE}

@@ -70,7 +70,7 @@ class Reweighter:
             raise NotReweightable("manual overrides need a full re-score")
         ids = [m.id for _, m in card.measures]
         mat = units.select(ids).to_numpy().astype(np.float64, copy=False)
-        if card.missing is MissingPolicy.ZERO:
+        if card.missing == MissingPolicy.ZERO:
             present = np.ones_like(mat)
             missing_lists = units.get_column("missing")
             for j, mid in enumerate(ids):
@@ -149,9 +149,9 @@ class Reweighter:
                 fired = frame.select(condition_expr(o.when)).to_series().to_numpy()
             fired = fired & ~np.isnan(raw)
             value = o.then.value
-            if o.then.type is ActionType.SET:
+            if o.then.type == ActionType.SET:
                 current = np.where(fired, float(value), current)
-            elif o.then.type is ActionType.CAP:
+            elif o.then.type == ActionType.CAP:
                 current = np.where(fired, np.minimum(current, float(value)), current)
             else:
                 for label, lower, upper in card.scheme.band_edges():
@@ -167,15 +167,15 @@ def _weighted(
     """The same weighted mean as ``engine.scoring._weighted``; returns (score, present)."""
     has = p.any(axis=1)
     numer = (s * p) @ w
-    if policy is MissingPolicy.RENORMALIZE:
+    if policy == MissingPolicy.RENORMALIZE:
         denom = p @ w
     else:
         denom = np.full(len(s), w.sum())
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.clip(numer / denom, 0.0, 100.0)
-    ok = denom > 0 if policy is MissingPolicy.ZERO else has & (denom > 0)
+    ok = denom > 0 if policy == MissingPolicy.ZERO else has & (denom > 0)
     out[~ok] = np.nan
-    return out, has if policy is not MissingPolicy.ZERO else np.ones(len(s), dtype=bool)
+    return out, has if policy != MissingPolicy.ZERO else np.ones(len(s), dtype=bool)
 
 
 def _grades(score: np.ndarray, card: Scorecard) -> pl.Series:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 from enum import StrEnum
@@ -376,6 +377,18 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# YAML 1.1 reads yes/no/on/off as booleans, so `value: NO` (Norway) or a level `Yes` would
+# silently become True/False. Only true/false are booleans in a scorecard.
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
 def parse_scorecard_yaml(text: str, *, default_id: str = "default") -> Scorecard:
     """Parse YAML text; a syntax error or a repeated key is a problem naming line and column."""
     try:
@@ -597,6 +610,11 @@ def _normalise_condition(c: Any, path: str, problems: list[Problem]) -> Any:
     if extra:
         problems.append(Problem(path, f"unknown keys in a condition: {sorted(extra)}"))
     value = c.get("value")
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        try:  # a quoted ISO date compares as a date, like an unquoted one
+            value = date.fromisoformat(value)
+        except ValueError:
+            pass
     if isinstance(value, list):
         value = tuple(value)
     out = {"kind": "compare", "target": t, "name": "" if t == "overall" else c[t], "value": value}

@@ -422,7 +422,7 @@ def _measure_exprs(m: Measure, card: Scorecard) -> tuple[pl.Expr, pl.Expr, pl.Ex
         if m.validity_days is not None
         else pl.lit(False)
     )
-    present = raw.is_not_null() & ~stale if card.stale is StalePolicy.EXCLUDE else raw.is_not_null()
+    present = raw.is_not_null() & ~stale if card.stale == StalePolicy.EXCLUDE else raw.is_not_null()
     return raw, present, stale
 
 
@@ -435,7 +435,7 @@ def _weighted(
     present_w = pl.sum_horizontal([pl.when(p).then(pl.lit(w)).otherwise(0.0) for w, _, p in parts])
     any_present = pl.any_horizontal([p for _, _, p in parts])
     numer = pl.sum_horizontal([pl.when(p).then(s * w).otherwise(0.0) for w, s, p in parts])
-    if policy is MissingPolicy.RENORMALIZE:
+    if policy == MissingPolicy.RENORMALIZE:
         denom = present_w
         effs = [pl.when(p & (denom > 0)).then(w / denom).otherwise(0.0) for w, _, p in parts]
     else:
@@ -443,7 +443,7 @@ def _weighted(
         effs = [pl.lit(w / total if total else 0.0) for w, _, _ in parts]
     # clip: a weighted mean of in-range scores is in range, up to float rounding
     result = pl.when(any_present & (denom > 0)).then((numer / denom).clip(0.0, 100.0))
-    if policy is MissingPolicy.ZERO:
+    if policy == MissingPolicy.ZERO:
         # missing parts score 0 but a unit with nothing at all still has no score upstream
         result = pl.when(denom > 0).then((numer / denom).clip(0.0, 100.0))
     return result, effs
@@ -481,7 +481,7 @@ def _score_units(
         s, p = pl.col(f"__s::{m.id}"), pl.col(f"__p::{m.id}")
         measure_out[m.id] = (
             pl.when(p).then(s).otherwise(0.0)
-            if policy is MissingPolicy.ZERO
+            if policy == MissingPolicy.ZERO
             else pl.when(p).then(s)
         )
     lf = lf.with_columns(**group_exprs, **{f"__gp::{g}": e for g, e in group_present.items()})
@@ -508,7 +508,7 @@ def _score_units(
         .alias("stale"),
         (
             pl.any_horizontal([~pl.col(f"__p::{m.id}") for _, m in card.measures])
-            if policy is MissingPolicy.FIXED and card.measures
+            if policy == MissingPolicy.FIXED and card.measures
             else pl.lit(False)
         ).alias("incomplete"),
     )

@@ -628,3 +628,26 @@ def test_integer_account_ids_and_metrics_without_optional_columns() -> None:
     out = score(acc, m, card(), AS_OF)
     assert out.get_column("account_id").to_list() == ["1", "2"]
     assert one(out, "1", "score") == 100.0
+
+
+def test_quoted_date_attribute_and_yaml_words_that_are_not_booleans() -> None:
+    from engine.scorecard import parse_scorecard_yaml
+
+    c = parse_scorecard_yaml(
+        """
+groups: [{id: g, measures: [{id: m, metric: wau, map: {linear: [[0, 0], [1, 100]]}}]}]
+overrides:
+  - {id: soon, when: {attribute: renewal_date, op: "<", value: "2027-03-31"}, then: {cap: 40}}
+  - {id: norway, when: {attribute: region, op: "==", value: NO}, then: {set: 1}}
+"""
+    )
+    acc = accounts("a", "b", renewal_date=[date(2027, 1, 1), date(2027, 6, 1)], region=["NO", "SE"])
+    out = score(acc, mv([("a", "wau", 1.0, D), ("b", "wau", 1.0, D)]), c, AS_OF)
+    assert one(out, "a", "overrides") == ["soon", "norway"] and one(out, "a", "score") == 1.0
+    assert one(out, "b", "overrides") == [] and one(out, "b", "score") == 100.0
+
+
+def test_policies_given_as_plain_strings_still_apply() -> None:
+    c = card().model_copy(update={"missing": "zero"})
+    out = score(accounts("a"), mv(FULL), c, AS_OF)
+    assert one(out, "a", "adoption") == pytest.approx(25.0)
