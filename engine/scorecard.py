@@ -12,6 +12,7 @@ in :mod:`engine.validate`; :func:`load_scorecard` runs both.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -611,10 +612,8 @@ def _normalise_condition(c: Any, path: str, problems: list[Problem]) -> Any:
         problems.append(Problem(path, f"unknown keys in a condition: {sorted(extra)}"))
     value = c.get("value")
     if isinstance(value, str) and _ISO_DATE.match(value):
-        try:  # a quoted ISO date compares as a date, like an unquoted one
+        with contextlib.suppress(ValueError):  # a quoted ISO date compares as a date
             value = date.fromisoformat(value)
-        except ValueError:
-            pass
     if isinstance(value, list):
         value = tuple(value)
     out = {"kind": "compare", "target": t, "name": "" if t == "overall" else c[t], "value": value}
