@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from engine.conditions import condition_expr, metrics_read, walk
-from engine.scorecard import ActionType, Compare, MissingPolicy, Scorecard, Target
+from engine.scorecard import Action, ActionType, Compare, MissingPolicy, Scheme, Scorecard, Target
 
 
 class NotReweightable(ValueError):
@@ -105,15 +105,15 @@ class Reweighter:
         gpresent = []
         for g in card.groups:
             k = len(g.measures)
-            w = np.array([m.weight for m in g.measures], dtype=np.float64)
             s, p = self.scores[:, col : col + k], self.present[:, col : col + k]
             col += k
-            groups[g.id], has = _weighted(s, p, w, policy)
-            gpresent.append(has)
-        gw = np.array([g.weight for g in card.groups], dtype=np.float64)
-        gmat = np.column_stack([np.nan_to_num(groups[g.id]) for g in card.groups])
-        gp = np.column_stack(gpresent).astype(np.float64)
-        raw, _ = _weighted(gmat, gp, gw, policy)
+            groups[g.id] = weighted_mean(s, p, [m.weight for m in g.measures], policy)
+            gpresent.append(
+                np.ones(len(s), dtype=bool) if policy == MissingPolicy.ZERO else p.any(axis=1)
+            )
+        gmat = np.column_stack([groups[g.id] for g in card.groups])
+        gp = np.column_stack(gpresent)
+        raw = weighted_mean(gmat, gp, [g.weight for g in card.groups], policy)
         raw[self.present.sum(axis=1) == 0] = np.nan
         final = self._apply_overrides(card, raw, groups)
         out = pl.DataFrame(
@@ -148,34 +148,47 @@ class Reweighter:
                     )
                 fired = frame.select(condition_expr(o.when)).to_series().to_numpy()
             fired = fired & ~np.isnan(raw)
-            value = o.then.value
-            if o.then.type == ActionType.SET:
-                current = np.where(fired, float(value), current)
-            elif o.then.type == ActionType.CAP:
-                current = np.where(fired, np.minimum(current, float(value)), current)
-            else:
-                for label, lower, upper in card.scheme.band_edges():
-                    if label == value:
-                        top = 100.0 if upper >= 100.0 else upper - min(1.0, (upper - lower) / 2)
-                        current = np.where(fired, np.clip(current, lower, top), current)
+            current = np.where(fired, apply_action_array(current, o.then, card.scheme), current)
         return current
 
 
-def _weighted(
-    s: np.ndarray, p: np.ndarray, w: np.ndarray, policy: MissingPolicy
-) -> tuple[np.ndarray, np.ndarray]:
-    """The same weighted mean as ``engine.scoring._weighted``; returns (score, present)."""
-    has = p.any(axis=1)
-    numer = (s * p) @ w
+def weighted_mean(s: np.ndarray, p: np.ndarray, weights: list[float], policy: object) -> np.ndarray:
+    """``engine.scoring._weighted`` on arrays, column by column in the same order, so the same
+    floating-point result: parts ``s`` (n x k) present where ``p``, weights per column, the
+    missing policy; NaN where the result is null. A NaN part that is present adds nothing,
+    as a null does in Polars."""
+    n = s.shape[0]
+    numer = np.zeros(n)
+    present_w = np.zeros(n)
+    for j, w in enumerate(weights):
+        pj = p[:, j].astype(bool)
+        numer = numer + np.nan_to_num(np.where(pj, s[:, j] * w, 0.0), nan=0.0)
+        present_w = present_w + np.where(pj, w, 0.0)
+    any_present = p.astype(bool).any(axis=1) if weights else np.zeros(n, dtype=bool)
+    total = float(sum(weights))
     if policy == MissingPolicy.RENORMALIZE:
-        denom = p @ w
+        denom, ok = present_w, any_present & (present_w > 0)
+    elif policy == MissingPolicy.ZERO:
+        denom = np.full(n, total)
+        ok = denom > 0
     else:
-        denom = np.full(len(s), w.sum())
+        denom = np.full(n, total)
+        ok = any_present & (denom > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.clip(numer / denom, 0.0, 100.0)
-    ok = denom > 0 if policy == MissingPolicy.ZERO else has & (denom > 0)
-    out[~ok] = np.nan
-    return out, has if policy != MissingPolicy.ZERO else np.ones(len(s), dtype=bool)
+        return np.where(ok, np.clip(numer / denom, 0.0, 100.0), np.nan)
+
+
+def apply_action_array(current: np.ndarray, action: Action, scheme: Scheme) -> np.ndarray:
+    """``engine.scoring.apply_action`` on an array."""
+    if action.type == ActionType.SET:
+        return np.full(len(current), float(action.value))
+    if action.type == ActionType.CAP:
+        return np.fmin(current, float(action.value))
+    for label, lower, upper in scheme.band_edges():
+        if label == action.value:
+            top = 100.0 if upper >= 100.0 else upper - min(1.0, (upper - lower) / 2)
+            return np.clip(current, lower, top)
+    raise ValueError(f"grade {action.value!r} is not a band of the scheme")
 
 
 def _grades(score: np.ndarray, card: Scorecard) -> pl.Series:

@@ -640,6 +640,18 @@ def _rollup_weights(
     return frame.select("account_id", "product", weight.alias("_w"))
 
 
+def rollup_score_exprs() -> list[pl.Expr]:
+    """Company raw and final scores as sums of unit scores times their roll-up weights
+    (``_wr``, ``_wf``), rounded to 1e-9 so that products all on one score roll up to exactly
+    that score (a score on a band edge stays in its band)."""
+    return [
+        pl.when(pl.col(c).is_not_null().any())
+        .then((pl.col(c).fill_null(0.0) * pl.col(w)).sum().round(9))
+        .alias(c)
+        for c, w in (("raw_score", "_wr"), ("score", "_wf"))
+    ]
+
+
 def _roll_up(
     units: pl.DataFrame, cards: Mapping[str, Scorecard], product_arr: pl.DataFrame | None
 ) -> pl.DataFrame:
@@ -660,12 +672,7 @@ def _roll_up(
     )
     aggs = [
         pl.col("scorecard").first(),
-        pl.when(pl.col("raw_score").is_not_null().any())
-        .then((pl.col("raw_score").fill_null(0.0) * pl.col("_wr")).sum())
-        .alias("raw_score"),
-        pl.when(pl.col("score").is_not_null().any())
-        .then((pl.col("score").fill_null(0.0) * pl.col("_wf")).sum())
-        .alias("score"),
+        *rollup_score_exprs(),
         pl.col("missing")
         .list.explode(keep_nulls=False, empty_as_null=False)
         .unique()

@@ -27,7 +27,7 @@ class BusyError(RuntimeError):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # argparse exits 2 on bad flags: keep that, say it clearly
+    def error(self, message: str) -> Any:  # bad flags: usage, the message, exit 2
         self.print_usage(sys.stderr)
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         raise SystemExit(2)

@@ -651,3 +651,19 @@ def test_policies_given_as_plain_strings_still_apply() -> None:
     c = card().model_copy(update={"missing": "zero"})
     out = score(accounts("a"), mv(FULL), c, AS_OF)
     assert one(out, "a", "adoption") == pytest.approx(25.0)
+
+
+def test_products_on_one_band_edge_roll_up_to_that_edge() -> None:
+    # three products each forced to exactly 75 (the Green edge); these ARR shares sum the
+    # unrounded scores to 74.99999999999999
+    c = card(
+        overrides=[
+            {"id": "set75", "when": {"overall": True, "op": ">=", "value": 0}, "then": {"set": 75}}
+        ]
+    )
+    rows = [("a", "wau", 0.5, D, p) for p in ("P1", "P2", "P3")]
+    arr = pl.DataFrame(
+        {"account_id": ["a"] * 3, "product": ["P1", "P2", "P3"], "arr": [5000.0, 7777.0, 98000.0]}
+    )
+    out = score(accounts("a"), mv(rows), c, AS_OF, product_arr=arr)
+    assert one(out, "a", "score") == 75.0 and one(out, "a", "grade") == "Green"
