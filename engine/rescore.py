@@ -485,8 +485,12 @@ class MeasureCache:
         n = len(self.account_ids)
         units = [np.flatnonzero(hit) for _, hit in fired]
         sizes = [len(u) for u in units]
-        if sum(sizes) == 0:
-            return pl.Series("overrides", [[]] * n, dtype=pl.List(pl.Utf8))
+        if sum(sizes) == 0:  # broadcast one empty list (a Python list of n lists is slow)
+            return (
+                pl.DataFrame({"_a": np.arange(n)})
+                .with_columns(pl.lit([], dtype=pl.List(pl.Utf8)).alias("overrides"))
+                .get_column("overrides")
+            )
         u = np.concatenate(units)
         names = np.array([oid for oid, _ in fired], dtype=object)
         long = pl.DataFrame(

@@ -58,6 +58,19 @@ class Reweighter:
     measure_frame: pl.DataFrame  # measure score columns, for overrides reading measures
     fixed_fired: dict[str, np.ndarray]  # weight-independent overrides: fired mask from the base
 
+    def __post_init__(self) -> None:
+        # constant across weight changes: scores times presence, group sizes and presence
+        self._sp = self.scores * self.present
+        self._sizes = [len(g.measures) for g in self.card.groups]
+        self._gp: dict[str, np.ndarray] = {}
+        col = 0
+        zero = self.card.missing == MissingPolicy.ZERO
+        for g, k in zip(self.card.groups, self._sizes, strict=True):
+            block = self.present[:, col : col + k]
+            self._gp[g.id] = np.ones(len(block), dtype=bool) if zero else block.any(axis=1)
+            col += k
+        self._any = self.present.any(axis=1)
+
     @classmethod
     def from_units(cls, units: pl.DataFrame, card: Scorecard, as_of: date) -> Reweighter:
         """``units``: ``score_detail(...).products`` (or ``score(...)``) for accounts scored
@@ -102,19 +115,21 @@ class Reweighter:
         policy = card.missing
         col = 0
         groups: dict[str, np.ndarray] = {}
-        gpresent = []
-        for g in card.groups:
-            k = len(g.measures)
-            s, p = self.scores[:, col : col + k], self.present[:, col : col + k]
-            col += k
-            groups[g.id] = weighted_mean(s, p, [m.weight for m in g.measures], policy)
-            gpresent.append(
-                np.ones(len(s), dtype=bool) if policy == MissingPolicy.ZERO else p.any(axis=1)
+        for g, k in zip(card.groups, self._sizes, strict=True):
+            w = np.array([m.weight for m in g.measures], dtype=np.float64)
+            groups[g.id] = _matvec_mean(
+                self._sp[:, col : col + k],
+                self.present[:, col : col + k],
+                w,
+                policy,
+                self._gp[g.id],
             )
-        gmat = np.column_stack([groups[g.id] for g in card.groups])
-        gp = np.column_stack(gpresent)
-        raw = weighted_mean(gmat, gp, [g.weight for g in card.groups], policy)
-        raw[self.present.sum(axis=1) == 0] = np.nan
+            col += k
+        gmat = np.column_stack([np.nan_to_num(groups[g.id]) for g in card.groups])
+        gpresent = np.column_stack([self._gp[g.id] for g in card.groups]).astype(np.float64)
+        gw = np.array([g.weight for g in card.groups], dtype=np.float64)
+        raw = _matvec_mean(gmat * gpresent, gpresent, gw, policy, self._any)
+        raw[~self._any] = np.nan  # no measure value at all: no score, under every policy
         final = self._apply_overrides(card, raw, groups)
         out = pl.DataFrame(
             {
@@ -150,6 +165,18 @@ class Reweighter:
             fired = fired & ~np.isnan(raw)
             current = np.where(fired, apply_action_array(current, o.then, card.scheme), current)
         return current
+
+
+def _matvec_mean(
+    sp: np.ndarray, p: np.ndarray, w: np.ndarray, policy: object, has: np.ndarray
+) -> np.ndarray:
+    """:func:`weighted_mean` as matrix-vector products (``sp`` = scores x presence): the
+    weight-change path's speed, equal to the column-by-column sum up to float rounding."""
+    numer = sp @ w
+    denom = p @ w if policy == MissingPolicy.RENORMALIZE else np.full(len(sp), w.sum())
+    ok = denom > 0 if policy == MissingPolicy.ZERO else has & (denom > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ok, np.clip(numer / denom, 0.0, 100.0), np.nan)
 
 
 def weighted_mean(s: np.ndarray, p: np.ndarray, weights: list[float], policy: object) -> np.ndarray:
@@ -193,11 +220,11 @@ def apply_action_array(current: np.ndarray, action: Action, scheme: Scheme) -> n
 
 def _grades(score: np.ndarray, card: Scorecard) -> pl.Series:
     bands = card.scheme.bands
+    valid = pl.Series(~np.isnan(score))
     if not bands:
         rounded = pl.Series(score, nan_to_null=True).round(0).cast(pl.Int64).cast(pl.Utf8)
         return rounded.alias("grade")
     edges = np.array([b.below for b in bands[:-1]], dtype=np.float64)
-    idx = np.searchsorted(edges, np.nan_to_num(score), side="right")
-    labels = np.array([b.label for b in bands], dtype=object)[idx]
-    labels[np.isnan(score)] = None
-    return pl.Series("grade", labels, dtype=pl.Utf8)
+    idx = pl.Series(np.searchsorted(edges, np.nan_to_num(score), side="right").astype(np.uint32))
+    labels = pl.Series("grade", [b.label for b in bands], dtype=pl.Utf8).gather(idx)
+    return pl.select(pl.when(valid).then(labels)).to_series().alias("grade")

@@ -221,7 +221,7 @@ def _run(
         accounts = accounts.with_columns(pl.lit(None, dtype=pl.Utf8).alias(attr))
     assigned = accounts.with_columns(assign(accounts, cards, default))
     needed = sorted(_needed_metrics(cards.values()))
-    wide = _wide_values(metrics, needed, as_of)
+    wide = _wide_values(metrics, needed, as_of, ages=detail or _reads_ages(cards.values()))
     wide = _add_change_bases(wide, metrics, cards.values(), as_of)
     units = assigned.join(wide, on="account_id", how="left")
 
@@ -268,6 +268,15 @@ def _needed_metrics(cards: object) -> set[str]:
     return out
 
 
+def _reads_ages(cards: object) -> bool:
+    """Whether any staleness or expiry rule reads the age of a value."""
+    return any(
+        any(m.validity_days is not None for _, m in card.measures)
+        or any(o.expires_after_days is not None for o in card.overrides)
+        for card in cards  # type: ignore[attr-defined]
+    )
+
+
 def _attributes_read(cards: object) -> set[str]:
     out: set[str] = set()
     for card in cards:  # type: ignore[attr-defined]
@@ -280,8 +289,11 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema={"account_id": pl.Utf8, "product": pl.Utf8, "scorecard": pl.Utf8})
 
 
-def _wide_values(metrics: pl.DataFrame, needed: list[str], as_of: date) -> pl.DataFrame:
-    """One row per (account_id, product) unit with value, level and age per needed metric.
+def _wide_values(
+    metrics: pl.DataFrame, needed: list[str], as_of: date, *, ages: bool = True
+) -> pl.DataFrame:
+    """One row per (account_id, product) unit with value, level and age per needed metric
+    (ages null when ``ages`` is false: nothing reads them).
 
     The latest value on or before ``as_of`` counts. Company-level values (product null) apply
     to each product unit of their account unless the product has its own value (which wins
@@ -316,9 +328,15 @@ def _wide_values(metrics: pl.DataFrame, needed: list[str], as_of: date) -> pl.Da
     if has_products:
         rows = _spread_company_values(rows)
     # Pivot keeps the first row per key: order rows so that it is the latest value (and a
-    # product's own value before its company's).
-    if rows.height and rows.get_column("age").n_unique() > 1:
-        rows = rows.sort("age", maintain_order=True)
+    # product's own value before its company's). Data already in date order (a store
+    # appends history) or with one date needs no sort; "last" then picks the latest.
+    agg = "first"
+    age = rows.get_column("age")
+    if rows.height and age.n_unique() > 1 and not age.is_sorted():
+        if age.is_sorted(descending=True) and not has_products:
+            agg = "last"
+        else:
+            rows = rows.sort("age", maintain_order=True)
     if has_products:
         rows = rows.sort("_p", maintain_order=True).drop("_p")
     index = KEY if has_products else ["account_id"]
@@ -326,8 +344,8 @@ def _wide_values(metrics: pl.DataFrame, needed: list[str], as_of: date) -> pl.Da
         on="metric",
         on_columns=needed,
         index=index,
-        values=["value", "age"],
-        aggregate_function="first",
+        values=["value", "age"] if ages else ["value"],
+        aggregate_function=agg,
         separator="::",
         column_naming="combine",
     )
@@ -338,7 +356,7 @@ def _wide_values(metrics: pl.DataFrame, needed: list[str], as_of: date) -> pl.Da
             on_columns=needed,
             index=index,
             values=["level"],
-            aggregate_function="first",
+            aggregate_function=agg,
             separator="::",
             column_naming="combine",
         )
@@ -496,16 +514,6 @@ def _score_units(
     lf = lf.with_columns(
         _category_score(card, Category.OUTCOMES).alias("outcomes_score"),
         _category_score(card, Category.EXPERIENCE).alias("experience_score"),
-        pl.concat_list(
-            [pl.when(~pl.col(f"__p::{m.id}")).then(pl.lit(m.id)) for _, m in card.measures]
-        )
-        .list.drop_nulls()
-        .alias("missing"),
-        pl.concat_list(
-            [pl.when(pl.col(f"__st::{m.id}")).then(pl.lit(m.id)) for _, m in card.measures]
-        )
-        .list.drop_nulls()
-        .alias("stale"),
         (
             pl.any_horizontal([~pl.col(f"__p::{m.id}") for _, m in card.measures])
             if policy == MissingPolicy.FIXED and card.measures
@@ -530,20 +538,17 @@ def _score_units(
         current = (
             pl.when(pl.col(col)).then(apply_action(current, o.then, card.scheme)).otherwise(current)
         )
-    lf = lf.with_columns(
-        current.alias("score"),
-        (
-            pl.concat_list(
-                [pl.when(pl.col(c)).then(pl.lit(i)) for i, c in fired_cols]
-            ).list.drop_nulls()
-            if fired_cols
-            else pl.lit([], dtype=pl.List(pl.Utf8))
-        ).alias("overrides"),
-    )
+    lf = lf.with_columns(current.alias("score"))
     lf = lf.with_columns(grade_expr(pl.col("score"), card.scheme).alias("grade"))
     keep = [*OUTPUT_BASE, *[g.id for g in card.groups], *[m.id for _, m in card.measures]]
+    lists = {
+        "missing": [(m.id, ~pl.col(f"__p::{m.id}")) for _, m in card.measures],
+        "stale": [(m.id, pl.col(f"__st::{m.id}")) for _, m in card.measures],
+        "overrides": [(oid, pl.col(c)) for oid, c in fired_cols],
+    }
     if not detail:
-        return lf.select(keep).collect(), pl.DataFrame()
+        masks = [*[c for c in keep if c not in lists], *_mask_exprs(lists)]
+        return _lists_from_masks(lf.select(masks).collect(), lists).select(keep), pl.DataFrame()
     # contributions: effective weight of each measure in the unit's raw overall
     eff_cols = {}
     for g, geff in zip(card.groups, geffs, strict=True):
@@ -552,8 +557,10 @@ def _score_units(
     full = (
         lf.with_columns(**eff_cols)
         .with_columns(pl.when(~any_measure).then(None).otherwise(pl.lit(1)).alias("__any"))
+        .with_columns(_mask_exprs(lists))
         .collect()
     )
+    full = _lists_from_masks(full, lists)
     rows = []
     for g in card.groups:
         for m in g.measures:
@@ -582,6 +589,55 @@ def _score_units(
             )
     contrib = pl.concat(rows, how="vertical_relaxed") if rows else pl.DataFrame()
     return full.select(keep), contrib
+
+
+_MASK_BITS = 63
+
+
+def _mask_exprs(lists: Mapping[str, list[tuple[str, pl.Expr]]]) -> list[pl.Expr]:
+    """Per list column, integer masks (63 flags each) of which names are flagged."""
+    out = []
+    for name, flags in lists.items():
+        for k in range(0, max(len(flags), 1), _MASK_BITS):
+            chunk = flags[k : k + _MASK_BITS]
+            bits = [
+                pl.when(flag)
+                .then(pl.lit(1 << i, dtype=pl.UInt64))
+                .otherwise(pl.lit(0, dtype=pl.UInt64))
+                for i, (_, flag) in enumerate(chunk)
+            ]
+            mask = pl.sum_horizontal(bits) if bits else pl.lit(0, dtype=pl.UInt64)
+            out.append(mask.cast(pl.UInt64).alias(f"__mask::{name}::{k}"))
+    return out
+
+
+def _lists_from_masks(
+    frame: pl.DataFrame, lists: Mapping[str, list[tuple[str, pl.Expr]]]
+) -> pl.DataFrame:
+    """Turn the masks of :func:`_mask_exprs` into list columns of names (in flag order).
+
+    Building a list per row from Boolean columns is slow in any engine; the distinct masks
+    are few, so each is turned into its list once and joined back."""
+    for name, flags in lists.items():
+        parts = []
+        for k in range(0, max(len(flags), 1), _MASK_BITS):
+            col = f"__mask::{name}::{k}"
+            names = [n for n, _ in flags[k : k + _MASK_BITS]]
+            masks = frame.get_column(col).unique().to_list()
+            lookup = pl.DataFrame(
+                {
+                    col: masks,
+                    f"{col}::list": [[n for i, n in enumerate(names) if m >> i & 1] for m in masks],
+                },
+                schema={col: pl.UInt64, f"{col}::list": pl.List(pl.Utf8)},
+            )
+            frame = frame.join(lookup, on=col, how="left", maintain_order="left").drop(col)
+            parts.append(pl.col(f"{col}::list"))
+        merged = parts[0] if len(parts) == 1 else pl.concat_list(parts)
+        frame = frame.with_columns(merged.alias(name)).drop(
+            [f"__mask::{name}::{k}::list" for k in range(0, max(len(flags), 1), _MASK_BITS)]
+        )
+    return frame
 
 
 def _category_score(card: Scorecard, category: Category) -> pl.Expr:

@@ -667,3 +667,27 @@ def test_products_on_one_band_edge_roll_up_to_that_edge() -> None:
     )
     out = score(accounts("a"), mv(rows), c, AS_OF, product_arr=arr)
     assert one(out, "a", "score") == 75.0 and one(out, "a", "grade") == "Green"
+
+
+def test_missing_lists_with_more_measures_than_a_mask_holds() -> None:
+    measures = [
+        {"id": f"q{i}", "metric": f"k{i}", "map": {"linear": [[0, 0], [1, 100]]}} for i in range(70)
+    ]
+    c = parse_scorecard({"groups": [{"id": "g", "measures": measures}]})
+    present = {0, 5, 63, 64, 69}
+    out = score(accounts("a"), mv([("a", f"k{i}", 1.0, D) for i in present]), c, AS_OF)
+    assert one(out, "a", "missing") == [f"q{i}" for i in range(70) if i not in present]
+    assert one(out, "a", "score") == 100.0
+
+
+@pytest.mark.parametrize("order", ["as_of", "reverse", "shuffled"])
+def test_latest_value_whatever_the_row_order(order: str) -> None:
+    rows = [("a", "wau", v / 10, date(2026, 10, d)) for v, d in ((2, 1), (5, 10), (8, 20))]
+    rows += [("b", "wau", 0.2, date(2026, 10, 20)), ("b", "wau", 0.8, date(2026, 10, 25))]
+    frame = mv(rows)
+    if order == "reverse":
+        frame = frame.reverse()
+    elif order == "shuffled":
+        frame = frame.sample(fraction=1.0, shuffle=True, seed=3)
+    out = score(accounts("a", "b"), frame, card(stale="keep"), AS_OF)
+    assert one(out, "a", "breadth") == 100.0 and one(out, "b", "breadth") == 100.0
