@@ -1,0 +1,1 @@
+"""Small widgets, each ``show(..., key=...) -> value``; each owns its session-state keys."""
