@@ -41,24 +41,11 @@ import polars as pl
 
 from engine.problems import InputError, Problem
 from engine.scorecard import Scheme, Scorecard
-from engine.scoring import score
+from engine.scoring import OUTPUT_BASE, score
 
 RENEWED = "renewed"
 #: Column names of the score output that are not group or measure scores.
-_NOT_PARTS = {
-    "account_id",
-    "product",
-    "scorecard",
-    "score",
-    "raw_score",
-    "grade",
-    "outcomes_score",
-    "experience_score",
-    "missing",
-    "stale",
-    "overrides",
-    "incomplete",
-}
+_NOT_PARTS = set(OUTPUT_BASE)
 #: Grade edges used when a scheme has no bands (numeric): 20-point bins.
 _NUMERIC_EDGES = (20.0, 40.0, 60.0, 80.0)
 
