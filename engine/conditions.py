@@ -70,7 +70,7 @@ def condition_expr(cond: Condition) -> pl.Expr:
         now = pl.col(value_col(cond.metric))
         then = pl.col(change_col(cond.metric, cond.days))
         if cond.relative:
-            delta = pl.when(then != 0).then((now - then) / then.abs() * 100.0)
+            delta: pl.Expr = pl.when(then != 0).then((now - then) / then.abs() * 100.0)
         else:
             delta = now - then
         return compare(delta, cond.op, cond.value)

@@ -62,14 +62,16 @@ class Reweighter:
         # constant across weight changes: scores times presence, group sizes and presence
         self._sp = self.scores * self.present
         self._sizes = [len(g.measures) for g in self.card.groups]
-        self._gp: dict[str, np.ndarray] = {}
+        self._gp: dict[str, np.ndarray] = {}  # group has a value (always, under zero)
         col = 0
         zero = self.card.missing == MissingPolicy.ZERO
         for g, k in zip(self.card.groups, self._sizes, strict=True):
             block = self.present[:, col : col + k]
-            self._gp[g.id] = np.ones(len(block), dtype=bool) if zero else block.any(axis=1)
+            self._gp[g.id] = (
+                np.ones(len(block), dtype=bool) if zero else np.asarray(block.any(axis=1))
+            )
             col += k
-        self._any = self.present.any(axis=1)
+        self._any: np.ndarray = np.asarray(self.present.any(axis=1))
 
     @classmethod
     def from_units(cls, units: pl.DataFrame, card: Scorecard, as_of: date) -> Reweighter:

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import pairwise
+from typing import Any, Literal
 
 import polars as pl
 
@@ -122,7 +123,7 @@ def assign(
     card = scorecards[default]
     expr: pl.Expr = pl.lit(default)
     if card.assignment:
-        chain = None
+        chain: Any = None
         for rule in card.assignment:
             cond = condition_expr(rule.when)
             chain = (
@@ -143,7 +144,7 @@ def grade_expr(score: pl.Expr, scheme: Scheme) -> pl.Expr:
     if not scheme.bands:
         return pl.when(score.is_not_null()).then(score.round(0).cast(pl.Int64).cast(pl.Utf8))
     bands = scheme.bands
-    chain = pl.when(score.is_null()).then(pl.lit(None, dtype=pl.Utf8))
+    chain: Any = pl.when(score.is_null()).then(pl.lit(None, dtype=pl.Utf8))
     for band in bands[:-1]:
         chain = chain.when(score < band.below).then(pl.lit(band.label))
     return chain.otherwise(pl.lit(bands[-1].label))
@@ -155,7 +156,7 @@ def map_expr(m: Measure, value: pl.Expr, level: pl.Expr) -> pl.Expr:
     if isinstance(mp, LinearMap):
         pts = sorted(mp.points)
         (x0, y0), yn = pts[0], pts[-1][1]
-        chain = pl.when(value.is_null()).then(pl.lit(None, dtype=pl.Float64))
+        chain: Any = pl.when(value.is_null()).then(pl.lit(None, dtype=pl.Float64))
         chain = chain.when(value <= x0).then(pl.lit(float(y0)))
         for (xa, ya), (xb, yb) in pairwise(pts):
             if xb == xa:
@@ -330,7 +331,7 @@ def _wide_values(
     # Pivot keeps the first row per key: order rows so that it is the latest value (and a
     # product's own value before its company's). Data already in date order (a store
     # appends history) or with one date needs no sort; "last" then picks the latest.
-    agg = "first"
+    agg: Literal["first", "last"] = "first"
     age = rows.get_column("age")
     if rows.height and age.n_unique() > 1 and not age.is_sorted():
         if age.is_sorted(descending=True) and not has_products:
@@ -755,7 +756,7 @@ def _roll_up(
 
 
 def _regrade(frame: pl.DataFrame, cards: Mapping[str, Scorecard]) -> pl.DataFrame:
-    chain = None
+    chain: Any = None
     for cid, card in cards.items():
         g = grade_expr(pl.col("score"), card.scheme)
         chain = (

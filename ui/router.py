@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
@@ -130,7 +131,8 @@ def ensure() -> None:
     # the sidebar's widgets keep their state whichever way the run started); st.navigation
     # also switches the active hash, and leaving the block puts this page's hash back.
     running = ctx.page_script_hash  # st.navigation below moves it to the page it picks
-    running_file = ctx.pages_manager.get_pages().get(running, {}).get("script_path")
+    pages: dict[str, Any] = dict(ctx.pages_manager.get_pages())
+    running_file = pages.get(running, {}).get("script_path")
     with ctx.run_with_active_hash(ctx.pages_manager.main_script_hash):
         chosen = _navigation()
     same_file = (
