@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from engine.metrics import known_metrics
 from engine.problems import Problem
 from engine.scorecard import (
     MAX_BANDS,
@@ -22,25 +23,8 @@ from engine.validate import RESERVED_IDS, validate, validate_set
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Metric ids of the default scorecards (docs/contracts.md, "Metric ids of the default scorecards").
-CONTRACT_METRICS = {
-    "licence_activation",
-    "onboarding_milestones",
-    "integrations_live",
-    "weekly_active_user_share",
-    "feature_depth",
-    "sticky_feature_usage",
-    "exec_sponsor_meetings_90d",
-    "stakeholders_engaged_90d",
-    "days_since_last_ebr",
-    "nps",
-    "csat",
-    "executive_relationship",
-    "success_plan_outcomes_verified",
-    "open_escalations",
-    "p1_tickets_90d",
-    "sponsor_left",
-}
+# Metric ids the SQL definitions provide (tests/engine/test_metrics.py pins them to the contract).
+CONTRACT_METRICS = known_metrics()
 
 KNOWN = {"wau", "p1", "exec_rel", "sponsor_left"}
 
