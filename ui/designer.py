@@ -520,6 +520,25 @@ def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+def _map_rows_editor(
+    key: str, table: pl.DataFrame, columns: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """An editable table of a measure map's rows (points, steps or levels), with the shared
+    0-100 score column; returns the edited rows."""
+    edited = st.data_editor(
+        _origin_rows(key, table),
+        key=key,
+        num_rows="dynamic",
+        hide_index=True,
+        width="stretch",
+        column_config={
+            **columns,
+            "score": st.column_config.NumberColumn("Score (0-100)", min_value=0, max_value=100),
+        },
+    )
+    return _rows(_as_polars(edited))
+
+
 def _maps_editor(data: dict[str, Any], card: Scorecard) -> None:
     measures = [
         (gi, mi, g, m) for gi, g in enumerate(card.groups) for mi, m in enumerate(g.measures)
@@ -549,22 +568,12 @@ def _maps_editor(data: dict[str, Any], card: Scorecard) -> None:
                 },
                 schema={"value": pl.Float64, "score": pl.Float64},
             )
-            edited = st.data_editor(
-                _origin_rows(wkey("map", m.id, "linear"), table),
-                key=wkey("map", m.id, "linear"),
-                num_rows="dynamic",
-                hide_index=True,
-                width="stretch",
-                column_config={
-                    "value": st.column_config.NumberColumn("Metric value", format="%g"),
-                    "score": st.column_config.NumberColumn(
-                        "Score (0-100)", min_value=0, max_value=100
-                    ),
-                },
+            rows = _map_rows_editor(
+                wkey("map", m.id, "linear"),
+                table,
+                {"value": st.column_config.NumberColumn("Metric value", format="%g")},
             )
-            md["map"] = {
-                "linear": [[_num(r["value"]), _num(r["score"])] for r in _rows(_as_polars(edited))]
-            }
+            md["map"] = {"linear": [[_num(r["value"]), _num(r["score"])] for r in rows]}
         elif isinstance(mp, BandsMap):
             st.markdown(
                 "**Bands**: each step scores the values up to and including its max; leave the "
@@ -574,24 +583,13 @@ def _maps_editor(data: dict[str, Any], card: Scorecard) -> None:
                 {"max": [s.max for s in mp.steps], "score": [float(s.score) for s in mp.steps]},
                 schema={"max": pl.Float64, "score": pl.Float64},
             )
-            edited = st.data_editor(
-                _origin_rows(wkey("map", m.id, "bands"), table),
-                key=wkey("map", m.id, "bands"),
-                num_rows="dynamic",
-                hide_index=True,
-                width="stretch",
-                column_config={
-                    "max": st.column_config.NumberColumn("Up to (max)", format="%g"),
-                    "score": st.column_config.NumberColumn(
-                        "Score (0-100)", min_value=0, max_value=100
-                    ),
-                },
+            rows = _map_rows_editor(
+                wkey("map", m.id, "bands"),
+                table,
+                {"max": st.column_config.NumberColumn("Up to (max)", format="%g")},
             )
             md["map"] = {
-                "bands": [
-                    {"max": _num(r["max"]), "score": _num(r["score"])}
-                    for r in _rows(_as_polars(edited))
-                ]
+                "bands": [{"max": _num(r["max"]), "score": _num(r["score"])} for r in rows]
             }
         else:
             assert isinstance(mp, LevelsMap)
@@ -610,23 +608,17 @@ def _maps_editor(data: dict[str, Any], card: Scorecard) -> None:
                     "help": pl.Utf8,
                 },
             )
-            edited = st.data_editor(
-                _origin_rows(wkey("map", m.id, "levels"), table),
-                key=wkey("map", m.id, "levels"),
-                num_rows="dynamic",
-                hide_index=True,
-                width="stretch",
-                column_config={
+            rows = _map_rows_editor(
+                wkey("map", m.id, "levels"),
+                table,
+                {
                     "label": st.column_config.TextColumn("Level"),
-                    "score": st.column_config.NumberColumn(
-                        "Score (0-100)", min_value=0, max_value=100
-                    ),
                     "value": st.column_config.NumberColumn("Numeric value", format="%g"),
                     "help": st.column_config.TextColumn("Help text", width="large"),
                 },
             )
             levels = []
-            for r in _rows(_as_polars(edited)):
+            for r in rows:
                 lv: dict[str, Any] = {"label": r["label"] or "", "score": _num(r["score"])}
                 if _num(r["value"]) is not None:
                     lv["value"] = _num(r["value"])
