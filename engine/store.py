@@ -56,7 +56,7 @@ import polars as pl
 from engine.cli import BusyError
 from engine.problems import InputError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # --------------------------------------------------------------------------- schema
 
@@ -279,9 +279,50 @@ def _migration_1() -> list[str]:
     return out
 
 
+def _migration_2() -> list[str]:
+    """Group and measure scores as plain lists, their ids once per scorecard version in
+    ``score_layouts``: maps repeated the ids on every row and made writing the weekly history
+    of a large portfolio several times slower."""
+    return [
+        """CREATE TABLE score_layouts (
+        scorecard_version INTEGER PRIMARY KEY,
+        group_ids VARCHAR[] NOT NULL,
+        measure_ids VARCHAR[] NOT NULL)""",
+        "INSERT INTO score_layouts SELECT scorecard_version, map_keys(any_value(groups)),"
+        " map_keys(any_value(measures)) FROM score_history GROUP BY scorecard_version",
+        _SCORE_HISTORY_V2.format(name="score_history_v2"),
+        "INSERT INTO score_history_v2 SELECT as_of, scorecard_version, account_id, scorecard_id,"
+        " score, raw_score, grade, outcomes_score, experience_score, incomplete,"
+        " map_values(groups), map_values(measures), missing, stale, overrides FROM score_history",
+        "DROP TABLE score_history",
+        "ALTER TABLE score_history_v2 RENAME TO score_history",
+    ]
+
+
+# One row per (as_of, scorecard_version, account_id). ``groups`` and ``measures`` hold the
+# scores in the order of the version's ids in ``score_layouts``.
+_SCORE_HISTORY_V2 = """CREATE TABLE {name} (
+        as_of DATE NOT NULL,
+        scorecard_version INTEGER NOT NULL,
+        account_id VARCHAR NOT NULL,
+        scorecard_id VARCHAR NOT NULL,
+        score DOUBLE,
+        raw_score DOUBLE,
+        grade VARCHAR,
+        outcomes_score DOUBLE,
+        experience_score DOUBLE,
+        incomplete BOOLEAN,
+        groups DOUBLE[],
+        measures DOUBLE[],
+        missing VARCHAR[],
+        stale VARCHAR[],
+        overrides VARCHAR[])"""
+
+
 # version -> (description, statements). Append new migrations; never edit an applied one.
 MIGRATIONS: dict[int, tuple[str, list[str]]] = {
     1: ("initial schema", _migration_1()),
+    2: ("score history: group and measure scores as lists, ids in score_layouts", _migration_2()),
 }
 
 # Every table a caller may name (fixed allow-list: table names are never user text).
@@ -291,6 +332,7 @@ ALL_TABLES: tuple[str, ...] = (
     "demo_truth",
     "scorecard_versions",
     "score_history",
+    "score_layouts",
     "score_snapshots",
     "manual_overrides",
     "audit_log",
@@ -1001,27 +1043,22 @@ def write_history(
     ``account_id``, ``scorecard_id``, ``score``, ``raw_score``, ``grade``, ``outcomes_score``,
     ``experience_score``, ``incomplete``, ``missing``, ``stale``, ``overrides``, and columns
     ``g0``.. / ``m0``.. holding the scores of ``group_ids`` / ``measure_ids`` in that order
-    (they become the ``groups`` / ``measures`` maps). Call inside :func:`transaction` after
-    :func:`delete_snapshot`."""
+    (stored as the ``groups`` / ``measures`` lists; the ids once per version in
+    ``score_layouts``). Call inside :func:`transaction` after :func:`delete_snapshot`."""
+    groups, measures = list(group_ids), list(measure_ids)
+    for version in rows.get_column("scorecard_version").unique().to_list():
+        _ensure_layout(con, int(version), groups, measures)
 
-    def as_map(prefix: str, n: int) -> str:
-        if n == 0:
-            return "MAP {}"
+    def as_list(prefix: str, n: int) -> str:
         values = ", ".join(f"CAST({prefix}{i} AS DOUBLE)" for i in range(n))
-        return f"map(CAST(? AS VARCHAR[]), [{values}])"
+        return f"CAST([{values}] AS DOUBLE[])"
 
-    params: list[Any] = []
-    if group_ids:
-        params.append(list(group_ids))
-    if measure_ids:
-        params.append(list(measure_ids))
     with _registered(con, rows) as stage:
         con.execute(
             "INSERT INTO score_history SELECT as_of, scorecard_version, account_id,"
             " scorecard_id, score, raw_score, grade, outcomes_score, experience_score,"
-            f" incomplete, {as_map('g', len(group_ids))}, {as_map('m', len(measure_ids))},"
-            f" missing, stale, overrides FROM {stage}",
-            params,
+            f" incomplete, {as_list('g', len(groups))}, {as_list('m', len(measures))},"
+            f" missing, stale, overrides FROM {stage}"
         )
         con.execute(
             "INSERT INTO score_snapshots SELECT as_of, scorecard_version, any_value(scorecard_id),"
@@ -1029,6 +1066,26 @@ def write_history(
             [_now()],
         )
     return rows.height
+
+
+def _ensure_layout(
+    con: duckdb.DuckDBPyConnection, version: int, groups: list[str], measures: list[str]
+) -> None:
+    """Record the group and measure ids of a scorecard version (fixed: a version's scorecard
+    never changes); refuse rows whose layout differs from the stored one."""
+    row = _one(
+        con.execute(
+            "SELECT group_ids, measure_ids FROM score_layouts WHERE scorecard_version = ?",
+            [version],
+        )
+    )
+    if row is None:
+        con.execute("INSERT INTO score_layouts VALUES (?, ?, ?)", [version, groups, measures])
+    elif list(row[0]) != groups or list(row[1]) != measures:
+        raise ValueError(
+            f"scorecard version {version} is stored with groups {list(row[0])} and measures"
+            f" {list(row[1])}, not {groups} and {measures}"
+        )
 
 
 # --------------------------------------------------------------------------- SQL metrics
@@ -1182,8 +1239,10 @@ def load_scores(
     ``group_ids`` and ``measure_ids`` (null where that scorecard has no such group or measure).
     Filters are optional and combine: exact ``dates``, a ``start``..``end`` range (inclusive),
     ``versions``, ``accounts``."""
-    picks = [f", groups[?] AS _g{i}" for i in range(len(group_ids))]
-    picks += [f", measures[?] AS _m{i}" for i in range(len(measure_ids))]
+    picks = [f", h.groups[list_position(l.group_ids, ?)] AS _g{i}" for i in range(len(group_ids))]
+    picks += [
+        f", h.measures[list_position(l.measure_ids, ?)] AS _m{i}" for i in range(len(measure_ids))
+    ]
     conds: list[str] = []
     params: list[Any] = [*group_ids, *measure_ids]
     if dates is not None:
@@ -1209,7 +1268,7 @@ def load_scores(
         "SELECT as_of, account_id, scorecard_id, scorecard_version, score, raw_score, grade,"
         " outcomes_score, experience_score, incomplete, missing, stale, overrides"
         + "".join(picks)
-        + " FROM score_history"
+        + " FROM score_history h LEFT JOIN score_layouts l USING (scorecard_version)"
         + (" WHERE " + " AND ".join(conds) if conds else "")
         + " ORDER BY as_of, account_id"
     )

@@ -61,6 +61,67 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         store.connect(path)
 
 
+def test_migration_2_turns_score_maps_into_lists_with_layouts(tmp_path: Path) -> None:
+    """A database of schema 1 (scores as maps) keeps every stored score after migrating."""
+    path = tmp_path / "v1.duckdb"
+    raw = duckdb.connect(str(path))
+    raw.execute(
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description VARCHAR,"
+        " applied_at TIMESTAMP NOT NULL)"
+    )
+    for stmt in store.MIGRATIONS[1][1]:
+        raw.execute(stmt)
+    raw.execute("INSERT INTO schema_version VALUES (1, 'initial schema', now())")
+    raw.execute(
+        "INSERT INTO score_history VALUES ('2024-06-30', 3, 'A1', 'default', 70, 72, 'Yellow',"
+        " NULL, NULL, false, map(['adoption', 'roi'], [80.0, 60.0]),"
+        " map(['breadth', 'value'], [90.0, NULL]), ['value'], [], [])"
+    )
+    raw.close()
+    con = store.cursor(path)
+    try:
+        assert store.schema_version(con) == store.SCHEMA_VERSION
+        layouts = con.execute("SELECT * FROM score_layouts").fetchall()
+        assert layouts == [(3, ["adoption", "roi"], ["breadth", "value"])]
+        got = store.load_scores(con, group_ids=["roi", "adoption"], measure_ids=["breadth", "x"])
+        row = got.row(0, named=True)
+        assert (row["roi"], row["adoption"], row["breadth"], row["x"]) == (60.0, 80.0, 90.0, None)
+        assert row["missing"] == ["value"] and row["score"] == 70
+    finally:
+        store.close(path)
+
+
+def test_a_version_keeps_one_layout(con) -> None:
+    rows = pl.DataFrame(
+        {
+            "as_of": [date(2024, 6, 30)],
+            "scorecard_version": [1],
+            "account_id": ["A1"],
+            "scorecard_id": ["default"],
+            "score": [50.0],
+            "raw_score": [50.0],
+            "grade": ["Yellow"],
+            "outcomes_score": [None],
+            "experience_score": [None],
+            "incomplete": [False],
+            "missing": [[]],
+            "stale": [[]],
+            "overrides": [[]],
+            "g0": [50.0],
+            "m0": [50.0],
+        },
+        schema_overrides={"outcomes_score": pl.Float64, "experience_score": pl.Float64},
+    )
+    with store.transaction(con):
+        store.write_history(con, rows, group_ids=["adoption"], measure_ids=["breadth"])
+    before = store.table_checksums(con)
+    with pytest.raises(ValueError, match="stored with groups"), store.transaction(con):
+        store.write_history(con, rows, group_ids=["roi"], measure_ids=["breadth"])
+    assert store.table_checksums(con) == before
+    got = store.load_scores(con, group_ids=["adoption", "roi"], measure_ids=["breadth"])
+    assert got.select("adoption", "roi", "breadth").row(0) == (50.0, None, 50.0)
+
+
 def test_one_connection_per_process_and_a_cursor_per_thread(tmp_path: Path) -> None:
     path = tmp_path / "t.duckdb"
     assert store.connect(path) is store.connect(str(path))
