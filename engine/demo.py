@@ -63,22 +63,39 @@ Renewals
   otherwise expansion or downsell.
 
 Observed raw data (what the SQL metrics read)
+  The measurement model: each metric of the default scorecards is driven mainly by the
+  component of the DEAR group it is scored in, with realistic noise, lags and rarity, and
+  shares no noise with another group's metrics. (A metric that mixed in another group's
+  component, or shared noise with another group's metrics, would move signal between groups
+  in any regression on the observed scores; a saturated one would carry little signal.)
+
   * ``usage_weekly`` per product and as-of week: activated users = licences *
-    sigmoid(1.0 + 0.9 z_D + e) * ramp (ramp: weeks since the product started / 12, at most 1),
-    active = activated * sigmoid(0.2 + 1.0 z_A + e), sticky = active * sigmoid(-0.4 + 0.9 z_A + e),
-    rounded, with small weekly noise e (sd 0.03-0.05); core features used in 30 days ~
-    Binomial(12, sigmoid(-0.2 + 0.8 z_A + 0.3 z_D)); each product has its own offset N(0, 0.3).
-  * ``integrations``, ``onboarding_milestones``: faster and more with higher ``b + c_D``.
+    sigmoid(1.0 + 0.9 z~_D + e) * ramp, where ``z~_D`` is z_D smoothed by 0.95 a week
+    (activated logins are a stock that follows Deployment with a half-life of about 13 weeks)
+    and ramp = weeks since the product started / 12, at most 1; weekly active users =
+    licences * ramp * sigmoid(-0.5 + 1.0 z_A + e), at most the activated users; sticky = active
+    * sigmoid(-0.4 + 0.9 z_A + e); rounded, with small weekly noise e (sd 0.03-0.05); core
+    features used in 30 days ~ Binomial(12, sigmoid(-0.2 + 0.8 z_A)). Each product has its own
+    offsets N(0, 0.3), one for Deployment and another for Adoption.
+  * ``integrations``, ``onboarding_milestones``: per product, from ``b + c_D`` plus the
+    product's Deployment offset (set when the product starts): live integrations ~
+    Poisson(exp(0.3 + 0.8 (b + c_D))), going live faster, and milestones completed faster and
+    more often, with a higher value.
   * ``touchpoints``: the activities above (EBR with an executive, success-plan review with the
     champion, training with end users) plus calls and meetings at a rate ``* exp(0.35 z_E)``
     whose persona is executive with probability sigmoid(-2.2 + 0.6 z_E).
-  * ``tickets``: rate ``* exp(-0.3 z_D)``; P1 with sigmoid(-3 - 0.5 z_R); escalated with
-    sigmoid(-2.5 - 0.6 z_R). ``surveys``: NPS waves every 26 weeks (0-10 answers around
-    ``8.0 + 1.3 (0.6 z_E + 0.4 z_R)``, sd 1.8) and CSAT after 35 % of closed tickets (1-5 around
-    ``4 + 0.35 z_R``). ``success_plan_outcomes``: yearly plans of 3-5 outcomes, verified with
-    sigmoid(0.8 + 0.9 z_R) at plan start. ``csm_ratings``: executive relationship Strong /
-    Neutral / Weak from ``z_E + N(0, 0.5)`` (> 0.6, < -0.6). ``sponsor_changes``: the leaving
-    events, and a new sponsor 6-10 weeks later.
+  * ``tickets``: 1.2 / 0.45 / 0.15 a week (Enterprise / Mid-Market / SMB) ``* exp(-0.3 z_D -
+    0.5 z_R)`` (poorly deployed accounts and those not getting value open more); P1 with
+    sigmoid(-3 - 1.2 z_R), escalated with sigmoid(-3 - 1.2 z_R) (about 10 % each).
+  * ``surveys``: NPS waves every 26 weeks (0-10 answers around ``8.0 + 1.3 z_E``, sd 1.8) and
+    CSAT after 35 % of closed tickets (1-5 around ``4 + 0.35 z_E``), both read in Engagement.
+  * ``success_plan_outcomes``: a plan every 26 weeks from ``customer_since`` with 3-6 outcomes
+    due 30-180 days later; each comes up for review ``14 + Exp(60 exp(-0.3 z_R))`` days after
+    the plan starts (z_R at the start) and is verified then with probability sigmoid(2.0 z_R)
+    (z_R in the week of the review), so the share verified follows ROI with a lag.
+  * ``csm_ratings``: executive relationship Strong / Neutral / Weak from ``z_E + N(0, 0.5)``
+    (> 0.6, < -0.6). ``sponsor_changes``: the leaving events, and a new sponsor 6-10 weeks
+    later.
   * ``demo_truth`` keeps ``h`` and the four components (as used to draw the data, churners'
     disengagement included) per account and as-of date, and the total activity stock, so tests
     and analytics can be checked against the truth.
@@ -129,6 +146,8 @@ ACTIVITY_EFFECTS = {  # per unit of activity stock, on the latent components
     "success_plan_review": {"roi": 0.25},
 }
 STOCK_DECAY = 0.93
+ACTIVATION_LAG = 0.95  # weekly smoothing of Deployment into activated users (half-life ~13 w)
+PLAN_DAYS = 182  # a success plan every six months
 
 _SEG_ARR_MEDIAN = np.array([180_000.0, 45_000.0, 9_000.0])
 _SEG_LICENCES = np.array([400.0, 80.0, 20.0])
@@ -136,7 +155,7 @@ _SEG_CONTACTS = np.array([25, 10, 4])
 # Activities per quarter by segment (EBR, success-plan review, training) before CSM style.
 _SEG_ACTIVITY_Q = np.array([[1.0, 1.5, 1.0], [0.5, 0.8, 0.6], [0.15, 0.3, 0.3]])
 _SEG_TOUCH_W = np.array([1.5, 0.6, 0.25])  # other touchpoints per week
-_SEG_TICKETS_W = np.array([0.8, 0.3, 0.1])
+_SEG_TICKETS_W = np.array([1.2, 0.45, 0.15])
 _SEG_RATING_W = np.array([1 / 10, 1 / 13, 1 / 26])  # CSM rating probability per week
 _SEG_NPS_N = np.array([6.0, 3.0, 1.0])
 
@@ -361,6 +380,8 @@ def generate(
     comp = np.zeros((4, n, T), dtype=np.float32)
     health = np.zeros((n, T), dtype=np.float32)
     stock_total = np.zeros((n, T), dtype=np.float32)
+    deployed = np.zeros((n, T), dtype=np.float32)  # z_D smoothed: what activation follows
+    z_d_slow = np.zeros(n)
     active = np.zeros((n, T), dtype=bool)
 
     k_years = np.maximum(1, np.ceil((grid_start_day - since) / 365.0)).astype(int)
@@ -445,6 +466,8 @@ def generate(
         comp[1, :, t] = z_e
         comp[2, :, t] = z_a
         comp[3, :, t] = z_r
+        z_d_slow = z_d if t == 0 else ACTIVATION_LAG * z_d_slow + (1 - ACTIVATION_LAG) * z_d
+        deployed[:, t] = z_d_slow
         health[:, t] = h
         stock_total[:, t] = stocks.sum(axis=1)
 
@@ -536,7 +559,11 @@ def generate(
     # usage per product and as-of week
     say("usage")
     gw = np.arange(H, T)
-    pz_d = comp[0][ai][:, gw] + prod_offset[ai, pi][:, None]
+    # Deployment and Adoption get their own product offsets: a shared one would be noise common
+    # to both groups' scores, which a regression then cancels by giving Deployment a negative
+    # weight next to Adoption.
+    deploy_offset = rng.normal(0.0, 0.3, size=(n, 3))
+    pz_d = deployed[ai][:, gw] + deploy_offset[ai, pi][:, None]
     pz_a = comp[2][ai][:, gw] + prod_offset[ai, pi][:, None]
     p_weeks_live = (week_end[gw][None, :] - prod_start[ai, pi][:, None]) // 7
     live = active[ai][:, gw] & (p_weeks_live >= 0)
@@ -544,16 +571,21 @@ def generate(
     lic = np.broadcast_to(prod_licences[ai, pi][:, None], live.shape)
     # The same people tend to work every week: shares move with the latent state plus a little
     # weekly noise, not as independent coin flips per user (which would make small accounts jumpy).
+    # Activated users are a stock (logins provisioned, rarely removed): they follow Deployment
+    # with a lag. Weekly active users are a share of the licences set by Adoption, capped by
+    # the activated users (not a share of the activated ones, which would make the Adoption
+    # score a second measure of Deployment).
     activated = np.round(
         lic * _sigmoid(1.0 + 0.9 * pz_d + rng.normal(0, 0.03, size=live.shape)) * ramp
     )
-    active_users = np.round(
-        activated * _sigmoid(0.2 + 1.0 * pz_a + rng.normal(0, 0.05, size=live.shape))
+    active_users = np.minimum(
+        activated,
+        np.round(lic * ramp * _sigmoid(-0.5 + 1.0 * pz_a + rng.normal(0, 0.05, size=live.shape))),
     )
     sticky = np.round(
         active_users * _sigmoid(-0.4 + 0.9 * pz_a + rng.normal(0, 0.05, size=live.shape))
     )
-    feats = rng.binomial(CORE_FEATURES, _sigmoid(-0.2 + 0.8 * pz_a + 0.3 * pz_d))
+    feats = rng.binomial(CORE_FEATURES, _sigmoid(-0.2 + 0.8 * pz_a))
     r, w = np.nonzero(live)
     tables["usage_weekly"] = pl.DataFrame(
         {
@@ -566,12 +598,12 @@ def generate(
             "features_used_30d": feats[r, w].astype(np.int32),
         }
     )
-    del pz_d, pz_a, activated, active_users, sticky, feats, live, lic, ramp
+    del pz_d, pz_a, activated, active_users, sticky, feats, live, lic, ramp, deployed
 
     # integrations and onboarding milestones: per account-product, from base health
     say("deployment records")
-    base_d = b[ai] + c[0][ai] + prod_offset[ai, pi]
-    n_int = np.minimum(rng.poisson(np.exp(0.4 + 0.5 * base_d)), len(INTEGRATIONS))
+    base_d = b[ai] + c[0][ai] + deploy_offset[ai, pi]
+    n_int = np.minimum(rng.poisson(np.exp(0.3 + 0.8 * base_d)), len(INTEGRATIONS))
     ii = np.repeat(np.arange(ai.size), n_int)
     k = np.arange(ii.size) - np.repeat(np.cumsum(n_int) - n_int, n_int)
     gaps = rng.exponential(60 * np.exp(-0.3 * base_d[ii])) + 7
@@ -675,7 +707,7 @@ def generate(
 
     # tickets and CSAT
     say("tickets and surveys")
-    trate = _SEG_TICKETS_W[seg][:, None] * np.exp(-0.3 * comp[0]) * active
+    trate = _SEG_TICKETS_W[seg][:, None] * np.exp(-0.3 * comp[0] - 0.5 * comp[3]) * active
     tk = rng.poisson(trate)
     ri, ti = np.nonzero(tk)
     reps = tk[ri, ti]
@@ -683,8 +715,8 @@ def generate(
     ti = np.repeat(ti, reps)
     z_r_t = comp[3][ri, ti]
     opened = week_end[ti] - rng.integers(0, 7, size=ri.size)
-    p1 = rng.random(ri.size) < _sigmoid(-3.0 - 0.5 * z_r_t)
-    escal = rng.random(ri.size) < _sigmoid(-2.5 - 0.6 * z_r_t)
+    p1 = rng.random(ri.size) < _sigmoid(-3.0 - 1.2 * z_r_t)
+    escal = rng.random(ri.size) < _sigmoid(-3.0 - 1.2 * z_r_t)
     mean_days = np.where(escal, 21.0, np.where(p1, 3.0, 7.0))
     closed = opened + np.ceil(rng.exponential(mean_days)).astype(int)
     is_closed = closed <= end_day
@@ -703,7 +735,7 @@ def generate(
         }
     )
     responds = is_closed & (rng.random(ri.size) < 0.35)
-    csat = np.clip(np.round(rng.normal(4.0 + 0.35 * z_r_t, 0.8)), 1, 5).astype(np.int32)
+    csat = np.clip(np.round(rng.normal(4.0 + 0.35 * comp[1][ri, ti], 0.8)), 1, 5).astype(np.int32)
     csat_frame = pl.DataFrame(
         {
             "account_id": acc_ids.gather(ri[responds]),
@@ -733,8 +765,9 @@ def generate(
     nresp = 1 + rng.poisson(_SEG_NPS_N[seg][ri])
     rr = np.repeat(ri, nresp)
     tt = np.repeat(ti, nresp)
-    driver = 0.6 * comp[1][rr, tt] + 0.4 * comp[3][rr, tt]
-    nps_score = np.clip(np.round(rng.normal(8.0 + 1.3 * driver, 1.8)), 0, 10).astype(np.int32)
+    nps_score = np.clip(np.round(rng.normal(8.0 + 1.3 * comp[1][rr, tt], 1.8)), 0, 10).astype(
+        np.int32
+    )
     nps_frame = pl.DataFrame(
         {
             "account_id": acc_ids.gather(rr),
@@ -755,27 +788,30 @@ def generate(
     tables["surveys"] = pl.concat([nps_frame, csat_frame]).sort("responded_on", "account_id")
     del nps_frame, csat_frame
 
-    # success plans: one a year per account from its start, 3-5 outcomes
+    # success plans: one every six months per account from its start, 3-6 outcomes
     say("success plans and ratings")
     plan_starts = []
-    for kk in range(0, 8):
-        day = since + 365 * kk
+    for kk in range(0, int((end_day - since.min()) // PLAN_DAYS) + 1):
+        day = since + PLAN_DAYS * kk
         ok = (day <= end_day) & (day >= s0 - 365)
         plan_starts.append((np.nonzero(ok)[0], day[ok], kk))
     pa = np.concatenate([p[0] for p in plan_starts])
     pday = np.concatenate([p[1] for p in plan_starts])
     pk = np.concatenate([np.full(p[0].size, p[2]) for p in plan_starts])
     pw = np.clip((pday - s0) // 7, 0, T - 1)
-    n_out = rng.integers(3, 6, size=pa.size)
+    n_out = rng.integers(3, 7, size=pa.size)
     oa = np.repeat(pa, n_out)
     oday = np.repeat(pday, n_out)
     ow = np.repeat(pw, n_out)
     opk = np.repeat(pk, n_out)
     oj = np.arange(oa.size) - np.repeat(np.cumsum(n_out) - n_out, n_out)
     z_r_plan = comp[3][oa, ow]
-    due = oday + rng.integers(60, 330, size=oa.size)
-    verified = rng.random(oa.size) < _sigmoid(0.8 + 0.9 * z_r_plan)
-    ver_day = oday + np.ceil(rng.exponential(150 * np.exp(-0.3 * z_r_plan))).astype(int) + 14
+    due = oday + rng.integers(30, 180, size=oa.size)
+    # the customer confirms an outcome (or not) when it comes up for review, from the value it
+    # gets then: the share verified follows ROI with the lag of the reviews
+    ver_day = oday + np.ceil(rng.exponential(60 * np.exp(-0.3 * z_r_plan))).astype(int) + 14
+    z_r_review = comp[3][oa, np.clip((ver_day - s0) // 7, 0, T - 1)]
+    verified = rng.random(oa.size) < _sigmoid(2.0 * z_r_review)
     ver_ok = verified & (ver_day <= np.minimum(end_day, churn_day[oa]))
     alive = oday < churn_day[oa]
     tables["success_plan_outcomes"] = pl.DataFrame(

@@ -206,12 +206,19 @@ def test_demo_ground_truth_order_is_recovered(demo: dict[str, pl.DataFrame]) -> 
     assert acts[("roi", "ebr")]["ci_low"] < 0 < acts[("roi", "ebr")]["ci_high"]
 
 
-def test_demo_observed_scores_put_adoption_first(demo: dict[str, pl.DataFrame]) -> None:
+def test_demo_observed_scores_rank_the_groups_as_documented(
+    demo: dict[str, pl.DataFrame],
+) -> None:
+    """On the group scores the active scorecards compute from the demo's measured metrics (not
+    the latent components), at the default 90-day horizon: Adoption, then ROI, Deployment,
+    Engagement. This holds because the demo measures each component honestly (engine/demo.py,
+    "Observed raw data"): a metric that shared noise or a cross-loading with another group's
+    metrics, or saturated, would hand its group's signal to another group."""
     from engine.scorecard import load_scorecards
 
     cards = load_scorecards("data/scorecards")
     result = drivers(demo["accounts"], demo["metrics"], demo["renewals"], cards, demo["activities"])
-    assert result.ranking[0] == "adoption"
+    assert result.ranking == ["adoption", "roi", "deployment", "engagement"], result.ranking
     ebr = result.activities.filter(
         (pl.col("group") == "engagement") & (pl.col("activity") == "ebr")
     )

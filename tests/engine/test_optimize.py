@@ -262,7 +262,9 @@ def test_demo_ground_truth_groups_are_ranked_as_documented(demo: dict[str, pl.Da
     assert all(abs(w[g] - truth[g]) <= TOLERANCE for g in groups), w
 
 
-def test_demo_suggestion_matches_the_logistic_reference(demo: dict[str, pl.DataFrame]) -> None:
+@pytest.fixture(scope="module")
+def observed(demo: dict[str, pl.DataFrame]) -> opt.OptimizeResult:
+    """The optimizer on the observed measure scores of the demo's renewals (90-day horizon)."""
     from engine.backtest import renewal_observations
     from engine.scorecard import load_scorecards
 
@@ -271,10 +273,21 @@ def test_demo_suggestion_matches_the_logistic_reference(demo: dict[str, pl.DataF
         demo["accounts"], demo["metrics"], demo["renewals"], cards, product_arr=demo["products"]
     )
     # the default scorecard on every account (one measure set), as a single-scorecard user would
-    result = opt.optimize_observations(obs, {"default": cards["default"]}, bootstrap=5)
-    assert result.suggested_cv_auc >= result.current_cv_auc
-    assert result.logistic_cv_auc - result.suggested_cv_auc < 0.01
+    return opt.optimize_observations(obs, {"default": cards["default"]}, bootstrap=5)
+
+
+def test_demo_suggestion_matches_the_logistic_reference(observed: opt.OptimizeResult) -> None:
+    assert observed.suggested_cv_auc >= observed.current_cv_auc
+    assert observed.logistic_cv_auc - observed.suggested_cv_auc < 0.01
+
+
+def test_demo_observed_scores_weights_rank_the_groups_as_documented(
+    observed: opt.OptimizeResult,
+) -> None:
+    """Adoption, then ROI, Deployment, Engagement, from the measured metrics rather than the
+    latent components. Adoption takes far more than its true 41%: its metrics are the most
+    precise and, at 90 days, already show the churners' disengagement."""
     w = dict(
-        result.weights.filter(pl.col("level") == "group").select("id", "suggested").iter_rows()
+        observed.weights.filter(pl.col("level") == "group").select("id", "suggested").iter_rows()
     )
-    assert max(w, key=w.__getitem__) == "adoption"
+    assert w["adoption"] > w["roi"] > w["deployment"] > w["engagement"], w
