@@ -118,7 +118,7 @@ def compare(engine: pl.DataFrame, baseline: pl.DataFrame, card: Scorecard) -> di
 
 def in_memory(data: BenchData, runs: int) -> dict[str, Any]:
     """Re-scoring after a weight change, by every path the engine has: ``score()`` from the
-    long values, ``engine.rescore.rescore`` over values prepared once (the latest-value pivot
+    long values, ``engine.rescore.rescore`` over values prepared once (the latest values
     kept), and ``engine.rescore.measure_cache`` (measure scores kept; the scorecard
     designer's what-if path). The goal is judged on the fastest path."""
     from engine.io import read_accounts, read_metric_values
@@ -256,16 +256,18 @@ def _with_group_weight(card: Scorecard, group_id: str, weight: float) -> Scoreca
 def _stages(
     accounts: pl.DataFrame, metrics: pl.DataFrame, card: Scorecard, as_of: date, runs: int
 ) -> dict[str, float]:
-    """Where a score spends its time, as medians: the latest-value pivot, joining accounts,
-    the measure/group/overall expressions and the rest (roll-up, ordering). Uses private
-    helpers of engine.scoring, so it is best effort: empty when they change."""
+    """Where a score spends its time, as medians: the latest values (one row per account,
+    ages only when the card reads them, as ``score()`` does), joining accounts, the
+    measure/group/overall expressions and the rest (roll-up, ordering). Uses private helpers
+    of engine.scoring, so it is best effort: empty when they change."""
     from engine import scoring
 
     try:
         wide_values = scoring._wide_values
         score_units = scoring._score_units
         needed = sorted(card.metrics)
-        wide = wide_values(metrics, needed, as_of)
+        ages = scoring._reads_ages([card])
+        wide = wide_values(metrics, needed, as_of, ages=ages)
         units = accounts.with_columns(pl.lit(card.id).alias("scorecard")).join(
             wide, on="account_id", how="left"
         )
@@ -273,10 +275,10 @@ def _stages(
     except (AttributeError, TypeError, KeyError, pl.exceptions.PolarsError) as exc:
         _say(f"  stages skipped: engine.scoring internals changed ({exc})")
         return {}
-    times: dict[str, list[float]] = {"latest_values_pivot": [], "join_accounts": []}
+    times: dict[str, list[float]] = {"latest_values": [], "join_accounts": []}
     times |= {"measures_groups_overall": [], "total": []}
     for _ in range(runs):
-        times["latest_values_pivot"].append(_time(lambda: wide_values(metrics, needed, as_of)))
+        times["latest_values"].append(_time(lambda: wide_values(metrics, needed, as_of, ages=ages)))
         times["join_accounts"].append(
             _time(
                 lambda: accounts.with_columns(pl.lit(card.id).alias("scorecard")).join(
@@ -290,10 +292,7 @@ def _stages(
         times["total"].append(_time(lambda: scoring.score(accounts, metrics, card, as_of)))
     out = {k: statistics.median(v) for k, v in times.items()}
     out["rest"] = max(
-        out["total"]
-        - out["latest_values_pivot"]
-        - out["join_accounts"]
-        - out["measures_groups_overall"],
+        out["total"] - out["latest_values"] - out["join_accounts"] - out["measures_groups_overall"],
         0.0,
     )
     _say("  stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in out.items()))

@@ -210,8 +210,9 @@ def write_table(frame: pl.DataFrame, path: str | Path) -> None:
             )
             flat.write_csv(tmp)
         else:
-            # zstd level 1: about twice as fast to write as the default level, 20% larger
-            frame.write_parquet(tmp, compression="zstd", compression_level=1)
+            # snappy: a fifth less CPU than zstd level 1 for a fifth more bytes (score
+            # columns are floats that no fast codec shrinks much); every Parquet reader has it
+            frame.write_parquet(tmp, compression="snappy")
         os.replace(tmp, p)
     except OSError as exc:
         raise InputError([Problem(str(p), f"cannot write: {exc.strerror or exc}")]) from None
@@ -516,13 +517,10 @@ def _rule_problems(
 def _duplicate_problems(
     frame: pl.DataFrame, key: Sequence[str], source: str, where: _RowNamer
 ) -> list[Problem]:
-    dup = (
-        frame.select(pl.struct(list(key)).is_duplicated()).to_series()
-        if len(key) > 1
-        else frame.get_column(key[0]).is_duplicated()
-    )
-    if not dup.any():
+    keys = frame.select(pl.struct(list(key))) if len(key) > 1 else frame.select(key[0])
+    if keys.to_series().n_unique() == frame.height:  # the usual case, twice as fast to tell
         return []
+    dup = keys.to_series().is_duplicated()
     shown = frame.get_column(key[0])
     label = " + ".join(key)
     rows = where.describe(shown, dup)
