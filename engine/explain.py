@@ -27,6 +27,9 @@ from engine.scoring import ScoreDetail
 KEY = ["account_id", "product", "group", "measure"]
 
 
+_NOISE = 1e-12  # points
+
+
 def explain_change(before: ScoreDetail, after: ScoreDetail) -> pl.DataFrame:
     """Per account and part: ``account_id``, ``kind`` (score | weight | missing | override),
     ``product``, ``group``, ``measure``, ``amount`` (points of the overall score).
@@ -53,7 +56,8 @@ def explain_change(before: ScoreDetail, after: ScoreDetail) -> pl.DataFrame:
         pl.when(present).then(weight_eff).otherwise(0.0).alias("weight"),
         pl.when(present).then(0.0).otherwise(missing_eff).alias("missing"),
     ).unpivot(index=KEY, variable_name="kind", value_name="amount")
-    parts = parts.filter(pl.col("amount") != 0.0)
+    # float noise of summing in another order is not a part (and would make reasons differ)
+    parts = parts.filter(pl.col("amount").abs() > _NOISE)
     s0 = before.company.select(
         "account_id", pl.col("score").alias("score0"), pl.col("raw_score").alias("raw0")
     )
@@ -67,7 +71,7 @@ def explain_change(before: ScoreDetail, after: ScoreDetail) -> pl.DataFrame:
         "account_id",
         pl.lit("override").alias("kind"),
         ((pl.col("score1") - pl.col("raw1")) - (pl.col("score0") - pl.col("raw0"))).alias("amount"),
-    ).filter(pl.col("amount") != 0.0)
+    ).filter(pl.col("amount").abs() > _NOISE)
     parts = parts.join(scored.select("account_id"), on="account_id", how="semi")
     out = pl.concat(
         [parts.select("account_id", "kind", "product", "group", "measure", "amount"), overrides],

@@ -26,19 +26,23 @@ Trend queries read stored snapshots (of the active versions unless told otherwis
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from engine import store
 from engine.conditions import changes, metrics_read
 from engine.problems import InputError, Problem
 from engine.scorecard import Scorecard, load_scorecard, load_scorecards, parse_scorecard_yaml
+from engine.series import EPOCH, Series, day_number
 
 DEFAULT_SCORECARDS = Path(__file__).resolve().parent.parent / "data" / "scorecards"
 DEFAULT_WEEKS = 104
@@ -211,21 +215,9 @@ class _Stream:
         return self.state
 
 
-# Virtual accounts per scoring call when several dates are scored in one call.
-BATCH_ACCOUNT_DATES = 1_000_000
-BATCH_MAX_DATES = 13  # at most a quarter per call, so a progress bar moves
-_SEP = "\x1f"
-
-
 class _Reader:
-    """Everything a series of ascending as-of dates needs, read once, and the scoring of
-    several dates in one call of :func:`engine.scoring.score`.
-
-    Scoring reads dates only relative to the as-of date (latest value on or before it, ages,
-    change windows, the life of manual overrides), so an account scored at date ``d`` equals a
-    virtual account whose dates are all shifted by ``anchor - d``, scored at ``anchor``. Several
-    dates are thus scored in one call (faster: fixed costs are paid once); scorecards with
-    calendar-bound overrides (``starts_on``/``expires_on``) are scored date by date."""
+    """Everything a score at one date reads from the database (the latest values at that date
+    and at ``date - days`` for each change window), for :func:`engine.scoring.score`."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, cards: ScorecardSet) -> None:
         self.con = con
@@ -242,24 +234,11 @@ class _Reader:
         self.overrides = overrides if overrides.height else None
         products = store.load_products(con)
         self.products = products if products.height else None
-        self.read_seconds = 0.0
-        self.calendar_bound = any(
-            o.starts_on or o.expires_on for c in cards.cards.values() for o in c.overrides
-        )
 
-    def batch_size(self) -> int:
-        if self.calendar_bound:
-            return 1
-        return max(1, min(BATCH_MAX_DATES, BATCH_ACCOUNT_DATES // max(1, self.accounts.height)))
+    def score(self, as_of: date) -> pl.DataFrame:
+        """The frame of :func:`engine.scoring.score` at ``as_of``."""
+        from engine.scoring import score
 
-    def _inputs(self, as_of: date) -> tuple[pl.DataFrame, pl.DataFrame]:
-        t0 = time.perf_counter()
-        try:
-            return self._read(as_of)
-        finally:
-            self.read_seconds += time.perf_counter() - t0
-
-    def _read(self, as_of: date) -> tuple[pl.DataFrame, pl.DataFrame]:
         acc = self.accounts
         if "customer_since" in acc.columns:
             acc = acc.filter(
@@ -269,73 +248,157 @@ class _Reader:
             acc = acc.filter(pl.col("churned_on").is_null() | (pl.col("churned_on") > as_of))
         parts = [self.streams[lag].at(as_of - timedelta(days=lag)) for lag in self.lags]
         values = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical_relaxed")
-        return acc, values
+        return score(
+            acc,
+            values,
+            self.cards.cards,
+            as_of,
+            default=self.cards.default,
+            manual_overrides=self.overrides,
+            product_arr=self.products,
+        )
 
-    def score(self, dates: Sequence[date]) -> pl.DataFrame:
-        """The frame of :func:`engine.scoring.score` for every date, with an ``as_of`` column
-        first (sorted by as_of; account order within a date is not defined)."""
-        from engine.scoring import score
 
-        cards = self.cards
-        if len(dates) == 1:
-            acc, values = self._inputs(dates[0])
-            out = score(
-                acc,
-                values,
-                cards.cards,
-                dates[0],
-                default=cards.default,
-                manual_overrides=self.overrides,
-                product_arr=self.products,
+# Account-dates per scoring call of a backfill: dates are scored together as virtual accounts.
+BATCH_ACCOUNT_DATES = 1_000_000
+BATCH_MAX_DATES = 13  # at most a quarter per call, so a progress bar moves
+
+
+class _SeriesScorer:
+    """The scores of ascending dates for a backfill, several dates per scoring call.
+
+    The latest values come from :class:`engine.series.Series` (read once, in date order). An
+    account at date number ``k`` becomes the virtual account ``k * accounts + code``; its
+    values' ages are those at its own date, and its manual overrides are shifted by
+    ``anchor - date``, so one call of :func:`engine.scoring.score_units` at the batch's last
+    date (``anchor``) scores every date exactly as scoring each date alone would. Scorecards
+    with calendar-bound overrides (``starts_on``/``expires_on``) read the real date: they are
+    scored date by date."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, cards: ScorecardSet) -> None:
+        from engine.scoring import assigned_accounts, attributes_read_by
+
+        t0 = time.perf_counter()
+        self.cards = cards
+        accounts = store.load_accounts(con)
+        self.ids = accounts.get_column("account_id").cast(pl.Utf8)
+        self.n = accounts.height
+        attrs = assigned_accounts(accounts, cards.cards, cards.default)
+        self.attributes = attrs.select("scorecard", *attributes_read_by(cards.cards))
+        self.since = _days(accounts, "customer_since", np.iinfo(np.int32).min)
+        self.until = _days(accounts, "churned_on", np.iinfo(np.int32).max)
+        codes = pl.DataFrame({"account_id": self.ids, "_a": np.arange(self.n, dtype=np.int64)})
+        overrides = store.load_manual_overrides(con)
+        self.overrides = overrides.join(codes, on="account_id") if overrides.height else None
+        products = store.load_products(con)
+        self.products = products.join(codes, on="account_id") if products.height else None
+        windows = sorted(
+            {w for c in cards.cards.values() for o in c.overrides for w in changes(o.when)}
+        )
+        self.series = Series(con, self.ids.to_list(), sorted(cards.metrics), windows)
+        self.ages = _ages_read(cards.cards.values())
+        self.arr = np.full(self.series.n_units, np.nan)  # product ARR per (account, product)
+        if self.products is not None:
+            code = {p: i + 1 for i, p in enumerate(self.series.products)}
+            known = self.products.filter(pl.col("product").is_in(list(code)))
+            slots = known.get_column("product").replace_strict(code, return_dtype=pl.Int64)
+            units = known.get_column("_a").to_numpy() * self.series.n_slots + slots.to_numpy()
+            self.arr[units] = known.get_column("arr").cast(pl.Float64).fill_null(np.nan).to_numpy()
+        self.read_seconds = time.perf_counter() - t0
+        self.calendar_bound = any(
+            o.starts_on or o.expires_on for c in cards.cards.values() for o in c.overrides
+        )
+
+    def batch_size(self) -> int:
+        if self.calendar_bound:
+            return 1
+        return max(1, min(BATCH_MAX_DATES, BATCH_ACCOUNT_DATES // max(1, self.n)))
+
+    def close(self) -> None:
+        self.series.close()
+
+    def score(
+        self, dates: Sequence[date], first: int, following: date | None = None
+    ) -> pl.DataFrame:
+        """The frame of :func:`engine.scoring.score` for every date (numbered from ``first``
+        in the series), with an ``as_of`` column first. ``following``: the date after these
+        (its values are read meanwhile)."""
+        from engine.scoring import score_units
+
+        t0 = time.perf_counter()
+        parts = []
+        nexts = [*dates[1:], following]
+        for k, (d, after) in enumerate(zip(dates, nexts, strict=True), start=first):
+            day = day_number(d)
+            active = (self.since <= day) & (self.until > day)
+            values, acc = self.series.units(d, active, ages=self.ages, following=after)
+            slot = values.get_column("_slot").to_numpy()
+            keys = pl.DataFrame(
+                {
+                    "account_id": k * self.n + acc.astype(np.int64),
+                    "_arr": self.arr[acc * self.series.n_slots + slot],
+                }
             )
-            return out.select(pl.lit(dates[0]).alias("as_of"), pl.all())
+            parts.append(pl.concat([keys, self.attributes[acc], values], how="horizontal"))
+        # the product's code orders products by name: the tie-break of a `worst` roll-up
+        units = pl.concat(parts, rechunk=False).rename({"_slot": "_porder"})
+        self.read_seconds += time.perf_counter() - t0
         anchor = max(dates)
-        accs, vals, mans, prods = [], [], [], []
-        for i, d in enumerate(dates):
-            shift = anchor - d
-            acc, values = self._inputs(d)
-            vid = pl.concat_str([pl.col("account_id"), pl.lit(f"{_SEP}{i}")])
-            accs.append(acc.with_columns(vid.alias("account_id")))
-            vals.append(values.with_columns(vid.alias("account_id"), pl.col("as_of") + shift))
-            if self.overrides is not None:
-                mans.append(
-                    self.overrides.with_columns(
-                        vid.alias("account_id"),
-                        pl.col("created_on") + shift,
-                        pl.col("expires_on") + shift,
-                    )
-                )
-            if self.products is not None:
-                prods.append(self.products.with_columns(vid.alias("account_id")))
-        scored = score(
-            pl.concat(accs, how="vertical_relaxed"),
-            pl.concat(vals, how="vertical_relaxed"),
-            cards.cards,
+        shifts = pl.DataFrame(
+            {
+                "_k": range(first, first + len(dates)),
+                "_shift": [(anchor - d).days for d in dates],
+            },
+            schema={"_k": pl.Int64, "_shift": pl.Int64},
+        )
+        scored = score_units(
+            units,
+            self.cards.cards,
             anchor,
-            default=cards.default,
-            manual_overrides=pl.concat(mans) if mans else None,
-            product_arr=pl.concat(prods) if prods else None,
+            manual_overrides=self._per_date(self.overrides, shifts),
+            product_arr=None,  # the units carry their product's ARR
         )
-        parts = scored.with_columns(
-            pl.col("account_id")
-            .str.split_exact(_SEP, 1)
-            .struct.rename_fields(["_a", "_i"])
-            .alias("_k")
-        ).unnest("_k")
-        index = pl.DataFrame(
-            {"_i": list(range(len(dates))), "as_of": list(dates)},
-            schema={"_i": pl.Int32, "as_of": pl.Date},
+        index = pl.Series("as_of", dates, dtype=pl.Date)
+        number = scored.get_column("account_id") // self.n
+        return scored.select(
+            index.gather(number - first).alias("as_of"),
+            self.ids.gather(scored.get_column("account_id") % self.n).alias("account_id"),
+            pl.exclude("account_id"),
         )
-        parts = (
-            parts.with_columns(pl.col("_a").alias("account_id"), pl.col("_i").cast(pl.Int32))
-            .join(index, on="_i", how="left")
-            .drop("_a", "_i")
+
+    def _per_date(self, frame: pl.DataFrame | None, shifts: pl.DataFrame) -> pl.DataFrame | None:
+        """Manual overrides (with account codes ``_a``) once per date, keyed by virtual
+        account, their ``created_on`` and ``expires_on`` moved by ``anchor - date``."""
+        if frame is None:
+            return None
+        out = frame.join(shifts, how="cross").with_columns(
+            (pl.col("_k") * self.n + pl.col("_a")).alias("account_id"),
+            *[pl.col(c) + pl.duration(days=pl.col("_shift")) for c in ("created_on", "expires_on")],
         )
-        return parts.select("as_of", pl.exclude("as_of")).sort("as_of", maintain_order=True)
+        return out.drop("_a", "_k", "_shift")
+
+
+def _ages_read(cards: object) -> set[str]:
+    """The metrics whose age a score reads: validity of measures, expiry of overrides."""
+    out: set[str] = set()
+    for card in cards:  # type: ignore[attr-defined]
+        out |= {m.metric for _, m in card.measures if m.validity_days is not None}
+        for o in card.overrides:
+            if o.expires_after_days is not None:
+                out |= metrics_read(o.when)
+    return out
+
+
+def _days(accounts: pl.DataFrame, column: str, missing: int) -> np.ndarray:
+    """A date column of ``accounts`` as day numbers (``missing`` for null or no column)."""
+    if column not in accounts.columns:
+        return np.full(accounts.height, missing, dtype=np.int64)
+    days = (pl.col(column).cast(pl.Date) - pl.lit(EPOCH)).dt.total_days()
+    return accounts.select(days.fill_null(missing)).to_series().to_numpy().astype(np.int64)
 
 
 def _score(reader: _Reader, as_of: date) -> pl.DataFrame:
-    return reader.score([as_of]).drop("as_of")
+    return reader.score(as_of)
 
 
 def score_at(
@@ -379,9 +442,10 @@ def _write(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, cards: Scorecar
     """Store a :func:`engine.scoring.score` frame with an ``as_of`` column (one insert per
     scorecard: each has its own groups and measures). Inside the caller's transaction."""
     total = 0
+    parts = scores.partition_by("scorecard", as_dict=True)
     for sid, card in cards.cards.items():
-        part = scores.filter(pl.col("scorecard") == sid)
-        if part.is_empty():
+        part = parts.get((sid,))
+        if part is None or part.is_empty():
             continue
         groups = [g.id for g in card.groups]
         measures = [m.id for _, m in card.measures]
@@ -434,8 +498,9 @@ def snapshot(
 
 @dataclass(frozen=True)
 class BackfillResult:
-    """``seconds`` in all; ``seconds_read`` reading values, ``seconds_write`` storing rows,
-    the rest scoring."""
+    """``seconds`` in all; ``seconds_read`` gathering the latest values of each date (and
+    waiting for their rows), ``seconds_write`` storing rows, in a thread of its own while the
+    next dates are scored (so the parts may add up to more than ``seconds``)."""
 
     dates: list[date]
     versions: dict[str, int]
@@ -488,25 +553,42 @@ def backfill(
         dates = weekly_dates(end, start=start, every_days=every_days)
     if not dates:
         raise InputError(f"no date to backfill between {start} and {end}")
-    reader = _Reader(con, cards)
-    total = 0
-    write_seconds = 0.0
-    with store.transaction(con):
+    written: list[tuple[int, float]] = []
+
+    def write(scored: pl.DataFrame) -> None:
+        tw = time.perf_counter()
+        rows = _write(con, scored, cards)
+        written.append((rows, time.perf_counter() - tw))
+
+    # A batch is stored in a writing thread while the next one is scored; the transaction
+    # ends (commit, or rollback on any error) only after the last write has finished.
+    with (
+        store.transaction(con),
+        contextlib.closing(_SeriesScorer(con, cards)) as reader,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="vitals-write") as writer,
+    ):
         store.delete_snapshot(con, dates, cards.version_numbers)
         size = reader.batch_size()
         done = 0
+        pending: Future[None] | None = None
         for b in range(0, len(dates), size):
             batch = dates[b : b + size]
-            scored = reader.score(batch)
-            tw = time.perf_counter()
-            total += _write(con, scored, cards)
-            write_seconds += time.perf_counter() - tw
+            following = dates[b + size] if b + size < len(dates) else None
+            scored = reader.score(batch, b, following)
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(write, scored)
             if b == 0:
+                pending.result()
                 store.write_pause("backfill")
             for d in batch:
                 done += 1
                 if progress:
                     progress(done, len(dates), d)
+        if pending is not None:
+            pending.result()
+    total = sum(rows for rows, _ in written)
+    write_seconds = sum(seconds for _, seconds in written)
     return BackfillResult(
         dates,
         cards.versions,

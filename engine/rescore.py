@@ -183,29 +183,9 @@ def rescore(
         wide = wide.filter(keep)
         product_arr = product_arr.filter(keep) if product_arr is not None else None
         manual = manual.filter(keep) if manual is not None else None
-    for attr in sorted(_s._attributes_read(cards.values()) - set(frame.columns)):
-        frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias(attr))
-    assigned = frame.with_columns(_s.assign(frame, cards, default))
+    assigned = _s.assigned_accounts(frame, cards, default)
     units = assigned.join(wide, on="account_id", how="left")
-
-    unit_frames, contrib_frames = [], []
-    for card_id in assigned.get_column("scorecard").unique().sort().to_list():
-        part = units.filter(pl.col("scorecard") == card_id)
-        scored, contrib = _s._score_units(part, cards[card_id], prepared.as_of, detail=detail)
-        unit_frames.append(scored)
-        if detail:
-            contrib_frames.append(contrib)
-    unit_scores = pl.concat(unit_frames, how="diagonal_relaxed") if unit_frames else _s._empty()
-    company = _s._roll_up(unit_scores, cards, product_arr)
-    company = _s._apply_manual(company, cards, manual, prepared.as_of)
-    company = _s._order(company, cards, drop_product=True)
-    if not detail:
-        return ScoreDetail(company, unit_scores.clear(), pl.DataFrame())
-    contributions = (
-        pl.concat(contrib_frames, how="diagonal_relaxed") if contrib_frames else pl.DataFrame()
-    )
-    contributions = _s._rollup_contributions(contributions, unit_scores, cards, product_arr)
-    return ScoreDetail(company, _s._order(unit_scores, cards, drop_product=False), contributions)
+    return _s._score_prepared(units, cards, prepared.as_of, manual, product_arr, detail=detail)
 
 
 def with_draft(cards: Mapping[str, Scorecard], draft: Scorecard) -> dict[str, Scorecard]:

@@ -19,14 +19,16 @@ or an account's product). The semantics are documented in ``docs/scoring.md``; i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Any
 
+import numpy as np
 import polars as pl
 
+from engine import latest
 from engine.conditions import (
     RAW_SCORE,
     age_col,
@@ -217,25 +219,71 @@ def _run(
     detail: bool,
 ) -> ScoreDetail:
     cards = _as_mapping(scorecards, default)
-    accounts = accounts.with_columns(pl.col("account_id").cast(pl.Utf8))
-    for attr in sorted(_attributes_read(cards.values()) - set(accounts.columns)):
-        accounts = accounts.with_columns(pl.lit(None, dtype=pl.Utf8).alias(attr))
-    assigned = accounts.with_columns(assign(accounts, cards, default))
+    assigned = assigned_accounts(accounts, cards, default)
     needed = sorted(_needed_metrics(cards.values()))
     wide = _wide_values(metrics, needed, as_of, ages=detail or _reads_ages(cards.values()))
     wide = _add_change_bases(wide, metrics, cards.values(), as_of)
     units = assigned.join(wide, on="account_id", how="left")
+    return _score_prepared(units, cards, as_of, manual_overrides, product_arr, detail=detail)
 
+
+def assigned_accounts(
+    accounts: pl.DataFrame, cards: Mapping[str, Scorecard], default: str = "default"
+) -> pl.DataFrame:
+    """``accounts`` with text ids, a null column for every attribute a scorecard reads that
+    the frame lacks, and the ``scorecard`` assigned."""
+    accounts = accounts.with_columns(pl.col("account_id").cast(pl.Utf8))
+    for attr in sorted(_attributes_read(cards.values()) - set(accounts.columns)):
+        accounts = accounts.with_columns(pl.lit(None, dtype=pl.Utf8).alias(attr))
+    return accounts.with_columns(assign(accounts, cards, default))
+
+
+def attributes_read_by(cards: Mapping[str, Scorecard]) -> list[str]:
+    """The account attributes any assignment rule or override of ``cards`` reads."""
+    return sorted(_attributes_read(cards.values()))
+
+
+def score_units(
+    units: pl.DataFrame,
+    cards: Mapping[str, Scorecard],
+    as_of: date,
+    *,
+    manual_overrides: pl.DataFrame | None = None,
+    product_arr: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """The frame of :func:`score` from units already prepared: one row per (``account_id``,
+    ``product``) with its ``scorecard`` (assigned), the account attributes the scorecards read,
+    and per metric read the columns ``value_col``, ``level_col`` and ``age_col`` of
+    :mod:`engine.conditions` (``change_col`` for change windows) holding the latest value on or
+    before ``as_of`` and its age in days. ``account_id`` may be of any type, the same in
+    ``manual_overrides`` and ``product_arr``; rows come out sorted by it. For callers that
+    find the latest values faster than :func:`score` can (the weekly backfill)."""
+    return _score_prepared(units, cards, as_of, manual_overrides, product_arr, detail=False).company
+
+
+def _score_prepared(
+    units: pl.DataFrame,
+    cards: Mapping[str, Scorecard],
+    as_of: date,
+    manual_overrides: pl.DataFrame | None,
+    product_arr: pl.DataFrame | None,
+    *,
+    detail: bool,
+) -> ScoreDetail:
     unit_frames, contrib_frames = [], []
-    for card_id in assigned.get_column("scorecard").unique().sort().to_list():
-        card = cards[card_id]
-        part = units.filter(pl.col("scorecard") == card_id)
-        scored, contrib = _score_units(part, card, as_of, detail=detail)
+    # lists travel as one mask each when every scorecard's flags fit in one
+    masks = not detail and all(
+        max(len(c.overrides), len(c.measures)) <= _MASK_BITS for c in cards.values()
+    )
+    parts = units.partition_by("scorecard", as_dict=True, maintain_order=True)
+    for (card_id,), part in sorted(parts.items(), key=lambda kv: str(kv[0][0])):
+        card = cards[str(card_id)]
+        scored, contrib = _score_units(part, card, as_of, detail=detail, masks=masks)
         unit_frames.append(scored)
         if detail:
             contrib_frames.append(contrib)
     unit_scores = pl.concat(unit_frames, how="diagonal_relaxed") if unit_frames else _empty()
-    company = _roll_up(unit_scores, cards, product_arr)
+    company = _finish_lists(_roll_up(unit_scores, cards, product_arr), cards)
     company = _apply_manual(company, cards, manual_overrides, as_of)
     company = _order(company, cards, drop_product=True)
     if not detail:
@@ -296,110 +344,97 @@ def _wide_values(
     """One row per (account_id, product) unit with value, level and age per needed metric
     (ages null when ``ages`` is false: nothing reads them).
 
-    The latest value on or before ``as_of`` counts. Company-level values (product null) apply
-    to each product unit of their account unless the product has its own value (which wins
-    even when older)."""
-    lf = metrics.lazy()
+    The latest value on or before ``as_of`` counts (two on that date: the first row).
+    Company-level values (product null) apply to each product unit of their account unless
+    the product has its own value (which wins even when older). A unit's level is its latest
+    level, from the same rule over the rows that have one. See :mod:`engine.latest`."""
+    rows = _value_rows(metrics, needed, as_of)
+    metric = rows.get_column("_metric").to_numpy()
+    keep = metric >= 0
+    level_keep = None
+    if "level" in rows.columns:
+        level_keep = keep & rows.get_column("level").is_not_null().to_numpy()
+    if not needed or not keep.any():
+        found = latest.LatestValues(
+            np.zeros(0, dtype=np.int64),
+            0,
+            np.zeros((len(needed), 0)),
+            np.zeros((len(needed), 0), dtype=np.int64) if ages else None,
+            None,
+        )
+    else:
+        found = latest.latest_values(
+            rows.get_column("account_id"),
+            rows.get_column("product") if "product" in rows.columns else None,
+            metric,
+            rows.get_column("_day").to_numpy(),
+            rows.get_column("value").to_numpy(),  # null is NaN here
+            len(needed),
+            keep,
+            level_keep if level_keep is not None and level_keep.any() else None,
+            days=ages,
+        )
+    return _cells_frame(rows, found, needed, as_of, ages=ages)
+
+
+def _value_rows(metrics: pl.DataFrame, needed: list[str], as_of: date) -> pl.DataFrame:
+    """The metric rows typed for :func:`_wide_values`, in one pass: ``account_id``,
+    ``value`` (NaN is null), ``level`` and ``product`` (empty text is null; each absent when
+    no row has one), ``_metric`` (the index in ``needed`` of a row that may count at
+    ``as_of``: a needed metric, dated on or before ``as_of``, with a value or a level; -1 for
+    every other row) and ``_day`` (days since 1970-01-01). The numeric columns come in one
+    piece, so that NumPy reads them without a copy."""
     cols = metrics.columns
-    rows = (
-        lf.select(
-            pl.col("account_id").cast(pl.Utf8),
-            (
-                pl.col("product").cast(pl.Utf8).replace("", None)
-                if "product" in cols
-                else pl.lit(None, dtype=pl.Utf8).alias("product")
-            ),
-            pl.col("metric").cast(pl.Utf8),
-            pl.col("value").cast(pl.Float64).fill_nan(None),
-            pl.col("level").cast(pl.Utf8)
-            if "level" in cols
-            else pl.lit(None, dtype=pl.Utf8).alias("level"),
-            pl.col("as_of").cast(pl.Date),
-        )
-        .filter(
-            (pl.col("as_of") <= as_of)
-            & pl.col("metric").is_in(needed)
-            & (pl.col("value").is_not_null() | pl.col("level").is_not_null())
-        )
-        .with_columns((pl.lit(as_of) - pl.col("as_of")).dt.total_days().cast(pl.Int64).alias("age"))
-        .drop("as_of")
-        .collect()
-    )
-    has_products = rows.height > 0 and rows.get_column("product").null_count() < rows.height
-    if has_products:
-        rows = _spread_company_values(rows)
-    # Pivot keeps the first row per key: order rows so that it is the latest value (and a
-    # product's own value before its company's). Data already in date order (a store
-    # appends history) or with one date needs no sort; "last" then picks the latest.
-    agg: Literal["first", "last"] = "first"
-    age = rows.get_column("age")
-    if rows.height and age.n_unique() > 1 and not age.is_sorted():
-        if age.is_sorted(descending=True) and not has_products:
-            agg = "last"
-        else:
-            rows = rows.sort("age", maintain_order=True)
-    if has_products:
-        rows = rows.sort("_p", maintain_order=True).drop("_p")
-    index = KEY if has_products else ["account_id"]
-    wide = rows.pivot(
-        on="metric",
-        on_columns=needed,
-        index=index,
-        values=["value", "age"] if ages else ["value"],
-        aggregate_function=agg,
-        separator="::",
-        column_naming="combine",
-    )
-    levels = rows.filter(pl.col("level").is_not_null())
-    if levels.height:
-        level_wide = levels.pivot(
-            on="metric",
-            on_columns=needed,
-            index=index,
-            values=["level"],
-            aggregate_function=agg,
-            separator="::",
-            column_naming="combine",
-        )
-        wide = wide.join(level_wide, on=index, how="left", nulls_equal=True)
-    if not has_products:
-        wide = wide.with_columns(pl.lit(None, dtype=pl.Utf8).alias("product"))
-    renames = {}
-    for metric in needed:
-        renames[f"value::{metric}"] = value_col(metric)
-        renames[f"level::{metric}"] = level_col(metric)
-        renames[f"age::{metric}"] = age_col(metric)
-    wide = wide.rename({k: v for k, v in renames.items() if k in wide.columns})
-    fixes = []
-    for metric in needed:
-        for col, dt in (
-            (value_col(metric), pl.Float64),
-            (level_col(metric), pl.Utf8),
-            (age_col(metric), pl.Int64),
-        ):
-            if col not in wide.columns:
-                fixes.append(pl.lit(None, dtype=dt).alias(col))
-            elif wide.schema[col] != dt:
-                fixes.append(pl.col(col).cast(dt))
-    return wide.with_columns(fixes) if fixes else wide
+    value = pl.col("value").cast(pl.Float64).fill_nan(None)
+    present = value.is_not_null()
+    exprs = [pl.col("account_id").cast(pl.Utf8), value]
+    if "level" in cols and metrics.get_column("level").null_count() < metrics.height:
+        exprs.append(pl.col("level").cast(pl.Utf8))
+        present = present | pl.col("level").is_not_null()
+    if "product" in cols and metrics.get_column("product").null_count() < metrics.height:
+        exprs.append(pl.col("product").cast(pl.Utf8).replace("", None))
+    # An Enum of the needed metrics codes them by position; any other metric is null.
+    metric = pl.col("metric").cast(pl.Utf8).cast(pl.Enum(needed), strict=False).to_physical()
+    dated = pl.col("as_of").cast(pl.Date)
+    counts = (dated <= as_of) & present
+    exprs += [
+        pl.when(counts).then(metric.cast(pl.Int32)).fill_null(-1).alias("_metric"),
+        dated.cast(pl.Int32).fill_null(0).alias("_day"),
+    ]
+    rows = metrics.select(exprs)
+    return rows.with_columns(rows.select("value", "_metric", "_day").rechunk())
 
 
-def _spread_company_values(rows: pl.DataFrame) -> pl.DataFrame:
-    """Copy company-level rows to every product unit of their account, marked ``_p`` = 1
-    (product rows 0); accounts without product rows keep their company rows."""
-    company = rows.filter(pl.col("product").is_null())
-    per_product = rows.filter(pl.col("product").is_not_null())
-    units = per_product.select("account_id", "product").unique()
-    spread = units.join(company.drop("product"), on="account_id", how="inner")
-    alone = company.join(units.select("account_id").unique(), on="account_id", how="anti")
-    return pl.concat(
-        [
-            per_product.with_columns(pl.lit(0).alias("_p")),
-            spread.select(rows.columns).with_columns(pl.lit(1).alias("_p")),
-            alone.with_columns(pl.lit(1).alias("_p")),
-        ],
-        how="vertical_relaxed",
-    )
+def _cells_frame(
+    rows: pl.DataFrame, found: latest.LatestValues, needed: list[str], as_of: date, *, ages: bool
+) -> pl.DataFrame:
+    """The wide frame of :func:`_wide_values` from the value that counts in each cell."""
+    unit_row = pl.Series(found.unit_row)
+    columns = [rows.get_column("account_id").gather(unit_row)]
+    if found.product_units:
+        product = rows.get_column("product").gather(unit_row[: found.product_units])
+        columns.append(product.extend_constant(None, unit_row.len() - found.product_units))
+    for metric, values in zip(needed, found.value, strict=True):
+        columns.append(pl.Series(value_col(metric), values, nan_to_null=True))
+    if found.level_rows is not None:
+        level = rows.get_column("level")
+        for metric, cells in zip(needed, found.level_rows, strict=True):
+            at = pl.Series(cells).set(pl.Series(cells < 0), None)
+            columns.append(level.gather(at).alias(level_col(metric)))
+    if ages and found.day is not None:
+        today = (as_of - date(1970, 1, 1)).days
+        for metric, dated in zip(needed, found.day, strict=True):
+            age = pl.Series(age_col(metric), today - dated)
+            columns.append(age.set(pl.Series(dated == latest.NO_DAY), None))
+    wide = pl.DataFrame(columns)
+    absent = [pl.lit(None, dtype=pl.Utf8).alias(c) for c in ("product",) if c not in wide.columns]
+    absent += [
+        pl.lit(None, dtype=dtype).alias(name(metric))
+        for name, dtype in ((level_col, pl.Utf8), (age_col, pl.Int64))
+        for metric in needed
+        if name(metric) not in wide.columns
+    ]
+    return wide.with_columns(absent) if absent else wide
 
 
 def _add_change_bases(
@@ -469,8 +504,11 @@ def _weighted(
 
 
 def _score_units(
-    units: pl.DataFrame, card: Scorecard, as_of: date, *, detail: bool
+    units: pl.DataFrame, card: Scorecard, as_of: date, *, detail: bool, masks: bool = False
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Unit scores under ``card`` (and with ``detail`` the measure contributions). With
+    ``masks`` (not with ``detail``), the missing, stale and overrides lists come as masks
+    (:func:`_roll_mask`) for :func:`_roll_up` and :func:`_finish_lists`."""
     policy = card.missing
     measure_cols: dict[str, tuple[pl.Expr, pl.Expr, pl.Expr]] = {}
     exprs: dict[str, pl.Expr] = {}
@@ -524,9 +562,10 @@ def _score_units(
     lf = lf.with_columns(**measure_out)
     # overrides on pre-override values
     current: pl.Expr = pl.col(RAW_SCORE)
-    fired_cols = []
+    fired_cols: list[tuple[str, str | None]] = []
     for o in card.overrides:
         if (o.starts_on and as_of < o.starts_on) or (o.expires_on and as_of >= o.expires_on):
+            fired_cols.append((o.id, None))  # keeps one flag per override of the scorecard
             continue
         cond = condition_expr(o.when)
         if o.expires_after_days is not None:
@@ -545,11 +584,18 @@ def _score_units(
     lists = {
         "missing": [(m.id, ~pl.col(f"__p::{m.id}")) for _, m in card.measures],
         "stale": [(m.id, pl.col(f"__st::{m.id}")) for _, m in card.measures],
-        "overrides": [(oid, pl.col(c)) for oid, c in fired_cols],
+        "overrides": [(oid, pl.lit(False) if c is None else pl.col(c)) for oid, c in fired_cols],
     }
     if not detail:
-        masks = [*[c for c in keep if c not in lists], *_mask_exprs(lists)]
-        return _lists_from_masks(lf.select(masks).collect(), lists).select(keep), pl.DataFrame()
+        carried = [c for c in _CARRY if c in units.columns]
+        frame = lf.select(
+            *[c for c in keep if c not in lists], *carried, *_mask_exprs(lists)
+        ).collect()
+        if masks:
+            # the lists travel as masks through the roll-up (see _finish_lists)
+            return frame.rename({f"__mask::{n}::0": _roll_mask(n) for n in lists}), pl.DataFrame()
+        listed = _lists_from_masks(frame, lists)
+        return listed.select(*keep, *carried), pl.DataFrame()
     # contributions: effective weight of each measure in the unit's raw overall
     eff_cols = {}
     for g, geff in zip(card.groups, geffs, strict=True):
@@ -593,6 +639,22 @@ def _score_units(
 
 
 _MASK_BITS = 63
+_LISTS = ("missing", "stale", "overrides")
+# Unit columns a caller may provide for the product roll-up, carried through unit scoring:
+# the product's ARR and its rank by name (else both come from ``product_arr`` and names).
+_CARRY = ("_arr", "_porder")
+
+
+def _roll_mask(name: str) -> str:
+    """The column carrying list ``name`` as a mask (bit i: the scorecard's i-th measure, or
+    override for ``overrides``) from unit scoring to the product roll-up."""
+    return f"__rollmask::{name}"
+
+
+def _list_names(card: Scorecard, name: str) -> list[str]:
+    if name == "overrides":
+        return [o.id for o in card.overrides]
+    return [m.id for _, m in card.measures]
 
 
 def _mask_exprs(lists: Mapping[str, list[tuple[str, pl.Expr]]]) -> list[pl.Expr]:
@@ -653,48 +715,92 @@ def _category_score(card: Scorecard, category: Category) -> pl.Expr:
 # --------------------------------------------------------------------------- roll-up
 
 
+_WORST, _ARR, _MEAN = 0, 1, 2
+
+
+def _group_firsts(frame: pl.DataFrame) -> np.ndarray:
+    """Per row, the index of its account's first row: a group number for ``np.bincount``."""
+    rows = frame.select("account_id").with_row_index("_r")
+    first = pl.col("_r").first().over("account_id").cast(pl.Int64)
+    return rows.select(first).to_series().to_numpy()
+
+
+def _unit_arr(frame: pl.DataFrame, product_arr: pl.DataFrame | None) -> np.ndarray:
+    """Each unit's product ARR (NaN when unknown)."""
+    if product_arr is None or product_arr.height == 0:
+        return np.full(frame.height, np.nan)
+    pa = product_arr.select(
+        pl.col("account_id").cast(frame.schema["account_id"]),
+        pl.col("product").cast(pl.Utf8),
+        pl.col("arr").cast(pl.Float64).alias("_arr"),
+    )
+    joined = frame.select(KEY).join(pa, on=KEY, how="left", maintain_order="left")
+    return joined.get_column("_arr").fill_null(np.nan).to_numpy()
+
+
+def _unit_methods(frame: pl.DataFrame, cards: Mapping[str, Scorecard]) -> np.ndarray:
+    code = {"worst": _WORST, "arr_weighted": _ARR, "mean": _MEAN}
+    return (
+        frame.get_column("scorecard")
+        .replace_strict({k: code[c.rollup.value] for k, c in cards.items()}, return_dtype=pl.Int8)
+        .to_numpy()
+    )
+
+
+def _product_order(frame: pl.DataFrame) -> np.ndarray:
+    """Each unit's product rank by name (ties of ``worst`` go to the first name)."""
+    ranks = frame.select(pl.col("product").rank("dense").fill_null(0).cast(pl.Int64))
+    return ranks.to_series().to_numpy()
+
+
+def _weights_array(
+    group: np.ndarray,
+    x: np.ndarray,
+    arr: np.ndarray,
+    method: np.ndarray,
+    order: np.ndarray,
+    size: int,
+) -> np.ndarray:
+    """Per unit, its weight in the company value of ``x`` (NaN: no value); the weights of a
+    group's units with a value sum to 1. ``arr_weighted`` needs a positive ARR on every
+    scored product of the account, else the mean; ``worst`` is the unit holding the minimum
+    (on a tie, the first by ``order``). ``group`` numbers are below ``size``."""
+    has = ~np.isnan(x)
+
+    def per_group(v: np.ndarray) -> np.ndarray:
+        return np.bincount(group, weights=v, minlength=size)
+
+    n = per_group(has.astype(float))
+    arr_ok = per_group((has & ~(arr > 0)).astype(float)) == 0
+    arr_sum = per_group(np.where(has, arr, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_w = np.where(has, 1.0 / n[group], 0.0)
+        arr_w = np.where(has, arr / arr_sum[group], 0.0)
+    low = np.where(has, x, np.inf)
+    mins = np.full(size, np.inf)
+    np.minimum.at(mins, group, low)
+    big = int(order.max(initial=0)) + 1
+    at_min = np.where(has & (low == mins[group]), order, big)
+    first = np.full(size, big)
+    np.minimum.at(first, group, at_min)
+    worst_w = (has & (low == mins[group]) & (order == first[group])).astype(float)
+    return np.where(
+        method == _WORST,
+        worst_w,
+        np.where((method == _ARR) & arr_ok[group], arr_w, mean_w),
+    )
+
+
 def _rollup_weights(
     units: pl.DataFrame, cards: Mapping[str, Scorecard], product_arr: pl.DataFrame | None, by: str
 ) -> pl.DataFrame:
     """Per unit, its weight in the company value of column ``by`` (weights sum to 1 over the
     units with a value)."""
-    frame = units.select("account_id", "product", "scorecard", by)
-    if product_arr is not None and product_arr.height:
-        pa = product_arr.select(
-            pl.col("account_id").cast(pl.Utf8),
-            pl.col("product").cast(pl.Utf8),
-            pl.col("arr").cast(pl.Float64).alias("_arr"),
-        )
-        frame = frame.join(pa, on=["account_id", "product"], how="left")
-    else:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("_arr"))
-    method = pl.col("scorecard").replace_strict(
-        {k: c.rollup.value for k, c in cards.items()}, return_dtype=pl.Utf8
-    )
-    has = pl.col(by).is_not_null()
-    n = has.sum().over("account_id")
-    # ARR weights only when every scored product of the account has a positive ARR
-    arr_ok = (
-        pl.when(has)
-        .then(pl.col("_arr").fill_null(0.0) > 0)
-        .otherwise(True)
-        .all()
-        .over("account_id")
-    )
-    arr_sum = pl.when(has).then(pl.col("_arr")).otherwise(0.0).sum().over("account_id")
-    mean_w = pl.when(has).then(1.0 / n).otherwise(0.0)
-    arr_w = pl.when(has).then(pl.col("_arr") / arr_sum).otherwise(0.0)
-    # worst: one unit holding the minimum (ties: the first in frame order)
-    first_min = has & (pl.col(by).rank("ordinal").over("account_id") == 1)
-    worst_w = pl.when(first_min).then(1.0).otherwise(0.0)
-    weight = (
-        pl.when(method == "worst")
-        .then(worst_w)
-        .when((method == "arr_weighted") & arr_ok)
-        .then(arr_w)
-        .otherwise(mean_w)
-    )
-    return frame.select("account_id", "product", weight.alias("_w"))
+    group = _group_firsts(units)
+    x = units.get_column(by).cast(pl.Float64).fill_null(np.nan).to_numpy()
+    arr, method = _unit_arr(units, product_arr), _unit_methods(units, cards)
+    w = _weights_array(group, x, arr, method, _product_order(units), units.height)
+    return units.select("account_id", "product").with_columns(pl.Series("_w", w))
 
 
 def rollup_score_exprs() -> list[pl.Expr]:
@@ -712,47 +818,178 @@ def rollup_score_exprs() -> list[pl.Expr]:
 def _roll_up(
     units: pl.DataFrame, cards: Mapping[str, Scorecard], product_arr: pl.DataFrame | None
 ) -> pl.DataFrame:
+    """One row per account: a single unit as it is; several units rolled up into the row of
+    the first: raw and final scores weighted by their own roll-up weights (summed to 1e-9),
+    group, measure and category scores weighted like the final score, the union of the lists
+    (sorted), ``incomplete`` when any unit is, and the grade of the rolled score. The sums
+    run per account with ``np.bincount`` over all rows at once."""
+    masks = [_roll_mask(n) for n in _LISTS if _roll_mask(n) in units.columns]
+    carried = [c for c in _CARRY if c in units.columns]
     if units.height == 0 or units.get_column("product").null_count() == units.height:
-        return units.drop("product")
-    multi = units.group_by("account_id").len().filter(pl.col("len") > 1).select("account_id")
-    single = units.join(multi, on="account_id", how="anti")
-    if multi.height == 0:
-        return single.drop("product")
-    many = units.join(multi, on="account_id", how="semi")
-    numeric = [
-        c for c, dt in many.schema.items() if dt.is_float() and c not in ("score", "raw_score")
-    ]
-    w_raw = _rollup_weights(many, cards, product_arr, "raw_score")
-    w_final = _rollup_weights(many, cards, product_arr, "score")
-    m = many.join(w_raw.rename({"_w": "_wr"}), on=KEY, how="left", nulls_equal=True).join(
-        w_final.rename({"_w": "_wf"}), on=KEY, how="left", nulls_equal=True
+        return units.drop("product", *carried)
+    size = units.height
+    group = _group_firsts(units)
+    counts = np.bincount(group, minlength=size)
+    multi = counts[group] > 1
+    if not multi.any():
+        return units.drop("product", *carried)
+    head = group == np.arange(size)
+    keep = head | ~multi  # the rows that stay: singles and each rolled account's first row
+    rolled = multi[keep]
+    arr = (
+        units.get_column("_arr").fill_null(np.nan).to_numpy()
+        if "_arr" in units.columns
+        else _unit_arr(units, product_arr)
     )
-    aggs = [
-        pl.col("scorecard").first(),
-        *rollup_score_exprs(),
-        pl.col("missing")
-        .list.explode(keep_nulls=False, empty_as_null=False)
-        .unique()
-        .sort()
-        .alias("missing"),
-        pl.col("stale")
-        .list.explode(keep_nulls=False, empty_as_null=False)
-        .unique()
-        .sort()
-        .alias("stale"),
-        pl.col("overrides")
-        .list.explode(keep_nulls=False, empty_as_null=False)
-        .unique()
-        .sort()
-        .alias("overrides"),
-        pl.col("incomplete").any(),
+    method = _unit_methods(units, cards)
+    order = (
+        units.get_column("_porder").to_numpy()
+        if "_porder" in units.columns
+        else _product_order(units)
+    )
+
+    def column(name: str) -> np.ndarray:
+        return units.get_column(name).cast(pl.Float64).fill_null(np.nan).to_numpy()
+
+    def per_group(v: np.ndarray) -> np.ndarray:
+        return np.bincount(group, weights=v, minlength=size)
+
+    keep_at = np.flatnonzero(keep)
+    group_kept = group[keep_at]
+
+    def kept(name: str, by_group: np.ndarray, own: np.ndarray) -> pl.Series:
+        values = np.where(rolled, by_group[group_kept], own[keep_at])
+        return pl.Series(name, values, nan_to_null=True).cast(units.schema[name])
+
+    out: list[pl.Series] = []
+    final_w = np.zeros(size)
+    for name in ("raw_score", "score"):
+        x = column(name)
+        w = _weights_array(group, x, arr, method, order, size)
+        if name == "score":
+            final_w = w
+        total = np.round(per_group(np.where(np.isnan(x), 0.0, x) * w), 9)
+        any_value = per_group((~np.isnan(x)).astype(float)) > 0
+        out.append(kept(name, np.where(any_value, total, np.nan), x))
+    numeric = [
+        c
+        for c, dt in units.schema.items()
+        if dt.is_float() and c not in ("score", "raw_score", *carried)
     ]
-    for c in numeric:  # group, measure and category scores: weighted like the final score
-        w = pl.when(pl.col(c).is_not_null()).then(pl.col("_wf"))
-        aggs.append(pl.when(w.sum() > 0).then((pl.col(c) * w).sum() / w.sum()).alias(c))
-    rolled = m.group_by("account_id", maintain_order=True).agg(aggs)
-    rolled = _regrade(rolled, cards)
-    return pl.concat([single.drop("product"), rolled], how="diagonal_relaxed")
+    out += _weighted_columns(units, numeric, group, multi, keep_at, rolled, final_w)
+    incomplete = units.get_column("incomplete").fill_null(False).to_numpy().astype(float)
+    any_incomplete = per_group(incomplete) > 0
+    out.append(
+        pl.Series("incomplete", np.where(rolled, any_incomplete[group[keep]], incomplete[keep] > 0))
+    )
+    frame = units.filter(pl.Series(keep)).drop("product", *carried).with_columns(out)
+    if len(masks) == len(_LISTS):
+        frame = frame.with_columns(
+            *_mask_unions(units, group, multi, keep), pl.Series("_rolled", rolled)
+        )
+    else:
+        frame = frame.with_columns(_list_unions(units, group, multi, keep))
+    regraded = _regrade(frame.select("scorecard", "score"), cards).get_column("grade")
+    return frame.with_columns(
+        pl.when(pl.Series(rolled)).then(regraded).otherwise(pl.col("grade")).alias("grade")
+    )
+
+
+def _weighted_columns(
+    units: pl.DataFrame,
+    names: Sequence[str],
+    group: np.ndarray,
+    multi: np.ndarray,
+    keep_at: np.ndarray,
+    rolled: np.ndarray,
+    weights: np.ndarray,
+) -> list[pl.Series]:
+    """Group, measure and category scores of the kept rows: a single unit's own; a rolled
+    account's weighted by ``weights`` over its units with a value."""
+    rows = np.flatnonzero(multi)
+    heads = keep_at[rolled]  # the first row of each rolled account, in row order
+    compact = np.full(units.height, -1, dtype=np.int64)
+    compact[heads] = np.arange(heads.size)
+    by = compact[group[rows]]
+    w = weights[rows]
+    out = []
+    for name in names:
+        x = units.get_column(name).cast(pl.Float64).fill_null(np.nan).to_numpy()
+        own = x[keep_at]
+        xs = x[rows]
+        present = ~np.isnan(xs)
+        den = np.bincount(by, weights=np.where(present, w, 0.0), minlength=heads.size)
+        num = np.bincount(by, weights=np.where(present, xs * w, 0.0), minlength=heads.size)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            own[rolled] = np.where(den > 0, num / den, np.nan)
+        out.append(pl.Series(name, own, nan_to_null=True).cast(units.schema[name]))
+    return out
+
+
+def _mask_unions(
+    units: pl.DataFrame, group: np.ndarray, multi: np.ndarray, keep: np.ndarray
+) -> list[pl.Series]:
+    """The list masks of the kept rows: a rolled account's the OR over its units."""
+    out = []
+    for name in _LISTS:
+        col = _roll_mask(name)
+        mask = units.get_column(col).fill_null(0).to_numpy().astype(np.uint64)
+        united = mask.copy()
+        np.bitwise_or.at(united, group[multi], mask[multi])
+        out.append(pl.Series(col, united[group[keep]], dtype=pl.UInt64))
+    return out
+
+
+def _finish_lists(frame: pl.DataFrame, cards: Mapping[str, Scorecard]) -> pl.DataFrame:
+    """Turn the list masks that travelled through the roll-up into the lists: the flagged
+    names in scorecard order, sorted for a rolled-up account; each distinct (scorecard,
+    mask, rolled) is turned into its list once."""
+    if _roll_mask(_LISTS[0]) not in frame.columns:
+        return frame
+    if "_rolled" not in frame.columns:
+        frame = frame.with_columns(pl.lit(False).alias("_rolled"))
+    for name in _LISTS:
+        col = _roll_mask(name)
+        distinct = frame.select("scorecard", col, "_rolled").unique()
+        names = []
+        for card_id, mask, rolled in distinct.iter_rows():
+            flagged = [n for i, n in enumerate(_list_names(cards[card_id], name)) if mask >> i & 1]
+            names.append(sorted(flagged) if rolled else flagged)
+        lookup = distinct.with_columns(pl.Series(name, names, dtype=pl.List(pl.Utf8)))
+        frame = frame.join(
+            lookup, on=["scorecard", col, "_rolled"], how="left", maintain_order="left"
+        ).drop(col)
+    return frame.drop("_rolled")
+
+
+def _list_unions(
+    units: pl.DataFrame, group: np.ndarray, multi: np.ndarray, keep: np.ndarray
+) -> list[pl.Series]:
+    """Per kept row, its lists: a rolled account's the sorted union over its units (only
+    non-empty lists are grouped: most are empty), a single unit's its own."""
+    lists = units.select("missing", "stale", "overrides")
+    kept_groups = pl.DataFrame({"_g": group[keep], "_rolled": multi[keep]})
+    tagged = lists.with_columns(pl.Series("_g", group), pl.Series("_m", multi))
+    out = []
+    for name in ("missing", "stale", "overrides"):
+        dtype = units.schema[name]
+        union = (
+            tagged.filter(pl.col("_m") & (pl.col(name).list.len() > 0))
+            .group_by("_g")
+            .agg(pl.col(name).explode().unique().sort().alias("_u"))
+        )
+        joined = kept_groups.join(union, on="_g", how="left", maintain_order="left")
+        own = lists.get_column(name).filter(pl.Series(keep))
+        out.append(
+            joined.select(
+                pl.when(pl.col("_rolled"))
+                .then(pl.col("_u").fill_null(pl.lit([], dtype=dtype)))
+                .otherwise(pl.lit(own))
+                .cast(dtype)
+                .alias(name)
+            ).to_series()
+        )
+    return out
 
 
 def _regrade(frame: pl.DataFrame, cards: Mapping[str, Scorecard]) -> pl.DataFrame:
@@ -777,10 +1014,11 @@ def _rollup_contributions(
     if contrib.height == 0:
         return contrib
     w = _rollup_weights(units, cards, product_arr, "raw_score")
-    out = contrib.join(w, on=KEY, how="left", nulls_equal=True).with_columns(
+    out = contrib.join(w, on=KEY, how="left", nulls_equal=True, maintain_order="left").with_columns(
         (pl.col("weight") * pl.col("_w").fill_null(1.0)).alias("weight")
     )
-    return out.drop("_w")
+    # one order whatever the order of the units: account, product, then the scorecard's own
+    return out.drop("_w").sort(KEY, nulls_last=True, maintain_order=True)
 
 
 # --------------------------------------------------------------------------- manual overrides
@@ -797,7 +1035,9 @@ def _apply_manual(
     if manual is None or manual.height == 0 or company.height == 0:
         return company
     active = (
-        manual.with_columns(pl.col("account_id").cast(pl.Utf8), pl.col("value").cast(pl.Utf8))
+        manual.with_columns(
+            pl.col("account_id").cast(company.schema["account_id"]), pl.col("value").cast(pl.Utf8)
+        )
         .filter(
             (pl.col("created_on") <= as_of)
             & (pl.col("expires_on").is_null() | (pl.col("expires_on") > as_of))
@@ -852,4 +1092,4 @@ def _order(
         measures += [m.id for _, m in card.measures if m.id not in measures]
     rest = [c for c in [*groups, *measures] if c in frame.columns]
     out = frame.select([*base, *rest])
-    return out.sort("account_id")
+    return out.sort([c for c in KEY if c in out.columns], nulls_last=True)

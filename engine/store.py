@@ -732,6 +732,69 @@ def metric_values_between(
     return query(con, sql, params)
 
 
+def prepare_metric_codes(
+    con: duckdb.DuckDBPyConnection, account_ids: Sequence[str], metrics: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Number accounts (their position in ``account_ids``), ``metrics`` (their position),
+    products and levels in temp tables read by :func:`metric_codes_between`. Returns the
+    products (code ``i + 1``; 0 is the company level) and the levels (code ``i``) in code
+    order."""
+    ids = pl.DataFrame(
+        {"account_id": list(account_ids), "a": range(len(account_ids))},
+        schema={"account_id": pl.Utf8, "a": pl.Int32},
+    )
+    with _registered(con, ids) as stage:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _codes_accounts AS SELECT * FROM {stage}")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _codes_metrics AS"
+        " SELECT m::SMALLINT - 1 AS m, metric"
+        " FROM unnest(?::VARCHAR[]) WITH ORDINALITY t(metric, m)",
+        [list(metrics)],
+    )
+    row = _one(
+        con.execute(
+            "SELECT list(DISTINCT product ORDER BY product) FILTER (product IS NOT NULL),"
+            " list(DISTINCT level ORDER BY level) FILTER (level IS NOT NULL)"
+            " FROM metric_values WHERE list_contains(?::VARCHAR[], metric)",
+            [list(metrics)],
+        )
+    )
+    products: list[str] = list(row[0] or []) if row else []
+    levels: list[str] = list(row[1] or []) if row else []
+    for table, code, column, values, first in (
+        ("_codes_products", "p", "product", products, 1),
+        ("_codes_levels", "lv", "level", levels, 0),
+    ):
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT ({code}::INTEGER - 1 + ?) AS {code},"
+            f" {column} FROM unnest(?::VARCHAR[]) WITH ORDINALITY t({column}, {code})",
+            [first, values],
+        )
+    return products, levels
+
+
+def metric_codes_between(
+    con: duckdb.DuckDBPyConnection, after: date | None, upto: date, metrics: Sequence[int]
+) -> pl.DataFrame:
+    """Rows with ``after < as_of <= upto`` of the metrics numbered ``metrics`` (see
+    :func:`prepare_metric_codes`) as codes: ``a`` (account), ``p`` (product, 0 company level),
+    ``m`` (metric), ``day`` (days since 1970-01-01), ``value`` (NaN as null) and ``lv`` (level,
+    -1 none). Rows of unknown accounts and rows with neither value nor level are left out."""
+    return query(
+        con,
+        "SELECT c.a, coalesce(p.p, 0)::SMALLINT AS p, k.m, (v.as_of - DATE '1970-01-01')::INTEGER"
+        " AS day, CASE WHEN isnan(v.value) THEN NULL ELSE v.value END AS value,"
+        " coalesce(l.lv, -1)::INTEGER AS lv"
+        " FROM metric_values v JOIN _codes_accounts c ON c.account_id = v.account_id"
+        " JOIN _codes_metrics k ON k.metric = v.metric"
+        " LEFT JOIN _codes_products p ON p.product = v.product"
+        " LEFT JOIN _codes_levels l ON l.level = v.level"
+        " WHERE (? IS NULL OR v.as_of > ?) AND v.as_of <= ? AND list_contains(?::SMALLINT[], k.m)"
+        " AND ((v.value IS NOT NULL AND NOT isnan(v.value)) OR v.level IS NOT NULL)",
+        [after, after, upto, [int(m) for m in metrics]],
+    )
+
+
 def metric_dates(con: duckdb.DuckDBPyConnection) -> list[date]:
     """Distinct ``as_of`` dates of ``metric_values``, ascending."""
     return [

@@ -3,6 +3,7 @@ date, and the trend queries."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -73,12 +74,13 @@ def test_stored_scores_equal_scoring_the_whole_history(shared) -> None:
 def test_batched_scoring_equals_scoring_date_by_date(shared) -> None:
     cards = history.scorecard_set(shared)
     dates = history.weekly_dates(END, weeks=3)
-    batched = history._Reader(shared, cards).score(dates)
+    with contextlib.closing(history._SeriesScorer(shared, cards)) as scorer:
+        batched = scorer.score(dates, 0)
     assert batched.get_column("as_of").unique().sort().to_list() == dates
     single = history._Reader(shared, cards)
     for d in dates:
-        one = single.score([d])
-        part = batched.filter(pl.col("as_of") == d)
+        one = single.score(d)
+        part = batched.filter(pl.col("as_of") == d).drop("as_of")
         assert_frame_equal(part.sort("account_id"), one.sort("account_id").select(part.columns))
 
 

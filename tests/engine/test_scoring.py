@@ -680,6 +680,24 @@ def test_missing_lists_with_more_measures_than_a_mask_holds() -> None:
     assert one(out, "a", "score") == 100.0
 
 
+@pytest.mark.parametrize("n", [5, 70])  # lists as one mask each, or as lists (> 63 flags)
+def test_rolled_up_lists_are_the_sorted_union_of_the_products(n: int) -> None:
+    measures = [
+        {"id": f"q{i:02d}", "metric": f"k{i}", "map": {"linear": [[0, 0], [1, 100]]}}
+        for i in reversed(range(n))
+    ]
+    c = parse_scorecard({"groups": [{"id": "g", "measures": measures}]})
+    rows = [("a", f"k{i}", 1.0, D, "P1") for i in range(n) if i % 2 == 0]
+    rows += [("a", f"k{i}", 1.0, D, "P2") for i in range(n) if i % 3 == 0]
+    rows += [("b", f"k{i}", 1.0, D) for i in range(n) if i != 1]  # company level, one unit
+    out = score(accounts("a", "b"), mv(rows), c, AS_OF)
+    both_missing = [f"q{i:02d}" for i in range(n) if i % 2 and i % 3]
+    missing_somewhere = [f"q{i:02d}" for i in range(n) if i % 2 or i % 3]
+    assert one(out, "a", "missing") == missing_somewhere  # union, sorted by id
+    assert set(both_missing) < set(missing_somewhere)
+    assert one(out, "b", "missing") == ["q01"]  # a single unit keeps its own list
+
+
 @pytest.mark.parametrize("order", ["as_of", "reverse", "shuffled"])
 def test_latest_value_whatever_the_row_order(order: str) -> None:
     rows = [("a", "wau", v / 10, date(2026, 10, d)) for v, d in ((2, 1), (5, 10), (8, 20))]
@@ -691,3 +709,9 @@ def test_latest_value_whatever_the_row_order(order: str) -> None:
         frame = frame.sample(fraction=1.0, shuffle=True, seed=3)
     out = score(accounts("a", "b"), frame, card(stale="keep"), AS_OF)
     assert one(out, "a", "breadth") == 100.0 and one(out, "b", "breadth") == 100.0
+
+
+def test_two_values_on_one_date_the_first_row_counts_in_any_date_order() -> None:
+    rows = [("a", "wau", 0.8, D), ("a", "wau", 0.2, D), ("a", "wau", 0.5, date(2026, 10, 30))]
+    for frame in (mv(rows), mv(rows).sort("as_of", maintain_order=True)):
+        assert one(score(accounts("a"), frame, card(), AS_OF), "a", "breadth") == 100.0
