@@ -946,20 +946,24 @@ def _finish_lists(frame: pl.DataFrame, cards: Mapping[str, Scorecard]) -> pl.Dat
     mask, rolled) is turned into its list once."""
     if _roll_mask(_LISTS[0]) not in frame.columns:
         return frame
-    if "_rolled" not in frame.columns:
-        frame = frame.with_columns(pl.lit(False).alias("_rolled"))
+    ids = list(cards)
+    rolled = pl.col("_rolled") if "_rolled" in frame.columns else pl.lit(False)
+    # one integer key per (scorecard, rolled): joins on integers, not on the scorecard text
+    key = pl.col("scorecard").replace_strict(
+        {c: 2 * i for i, c in enumerate(ids)}, return_dtype=pl.UInt32
+    ) + rolled.cast(pl.UInt32)
+    frame = frame.with_columns(key.alias("_key"))
     for name in _LISTS:
         col = _roll_mask(name)
-        distinct = frame.select("scorecard", col, "_rolled").unique()
+        distinct = frame.select("_key", col).unique()
         names = []
-        for card_id, mask, rolled in distinct.iter_rows():
-            flagged = [n for i, n in enumerate(_list_names(cards[card_id], name)) if mask >> i & 1]
-            names.append(sorted(flagged) if rolled else flagged)
+        for k, mask in distinct.iter_rows():
+            listed = _list_names(cards[ids[k // 2]], name)
+            flagged = [n for i, n in enumerate(listed) if mask >> i & 1]
+            names.append(sorted(flagged) if k % 2 else flagged)
         lookup = distinct.with_columns(pl.Series(name, names, dtype=pl.List(pl.Utf8)))
-        frame = frame.join(
-            lookup, on=["scorecard", col, "_rolled"], how="left", maintain_order="left"
-        ).drop(col)
-    return frame.drop("_rolled")
+        frame = frame.join(lookup, on=["_key", col], how="left", maintain_order="left").drop(col)
+    return frame.drop("_key", *(["_rolled"] if "_rolled" in frame.columns else []))
 
 
 def _list_unions(
