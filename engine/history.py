@@ -318,19 +318,20 @@ class _SeriesScorer:
         self.series.close()
 
     def score(
-        self, dates: Sequence[date], first: int, following: date | None = None
+        self, dates: Sequence[date], first: int, following: Sequence[date] = ()
     ) -> pl.DataFrame:
         """The frame of :func:`engine.scoring.score` for every date (numbered from ``first``
-        in the series), with an ``as_of`` column first. ``following``: the date after these
-        (its values are read meanwhile)."""
+        in the series), with an ``as_of`` column first. ``following``: the dates after these
+        (their values are read meanwhile)."""
         from engine.scoring import score_units
 
         t0 = time.perf_counter()
         parts = []
-        nexts = [*dates[1:], following]
-        for k, (d, after) in enumerate(zip(dates, nexts, strict=True), start=first):
+        upcoming = [*dates, *following]
+        for k, d in enumerate(dates, start=first):
             day = day_number(d)
             active = (self.since <= day) & (self.until > day)
+            after = upcoming[k - first + 1 :]
             values, acc = self.series.units(d, active, ages=self.ages, following=after)
             slot = values.get_column("_slot").to_numpy()
             keys = pl.DataFrame(
@@ -573,8 +574,7 @@ def backfill(
         pending: Future[None] | None = None
         for b in range(0, len(dates), size):
             batch = dates[b : b + size]
-            following = dates[b + size] if b + size < len(dates) else None
-            scored = reader.score(batch, b, following)
+            scored = reader.score(batch, b, dates[b + size : b + 2 * size])
             if pending is not None:
                 pending.result()
             pending = writer.submit(write, scored)

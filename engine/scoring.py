@@ -275,10 +275,9 @@ def _score_prepared(
     masks = not detail and all(
         max(len(c.overrides), len(c.measures)) <= _MASK_BITS for c in cards.values()
     )
-    parts = units.partition_by("scorecard", as_dict=True, maintain_order=True)
-    for (card_id,), part in sorted(parts.items(), key=lambda kv: str(kv[0][0])):
-        card = cards[str(card_id)]
-        scored, contrib = _score_units(part, card, as_of, detail=detail, masks=masks)
+    for card_id in units.get_column("scorecard").unique().sort().to_list():
+        part = units.filter(pl.col("scorecard") == card_id)  # faster than partition_by here
+        scored, contrib = _score_units(part, cards[card_id], as_of, detail=detail, masks=masks)
         unit_frames.append(scored)
         if detail:
             contrib_frames.append(contrib)

@@ -93,22 +93,29 @@ class _Stream:
     metrics: list[int]
     state: _State
     upto: date | None = None
-    ahead: tuple[date | None, date, Future[_Rows]] | None = None
+    ahead: dict[tuple[date | None, date], Future[_Rows]] = field(default_factory=dict)
+    planned: date | None = None  # the end of the last read asked for
 
-    def advance(self, series: Series, day: date, following: date | None = None) -> None:
+    def advance(self, series: Series, day: date) -> None:
         if self.upto is not None and day <= self.upto:
             if day < self.upto:
                 raise ValueError(f"dates must ascend: {day} after {self.upto}")
             return
-        if self.ahead is not None and self.ahead[:2] == (self.upto, day):
-            rows = self.ahead[2].result()
-        else:
-            rows = series.read_ahead(self.metrics, self.upto, day).result()
-        self.ahead = None
-        self.state.apply(rows)
+        future = self.ahead.pop((self.upto, day), None)
+        if future is None:
+            future = series.read_ahead(self.metrics, self.upto, day)
+        self.state.apply(future.result())
         self.upto = day
-        if following is not None and following > day:
-            self.ahead = (day, following, series.read_ahead(self.metrics, day, following))
+
+    def plan(self, series: Series, days: Sequence[date]) -> None:
+        """Ask for the rows up to each of ``days`` (ascending), one read per date, in the
+        reading thread: they are ready when :meth:`advance` reaches them."""
+        last = self.planned if self.planned is not None else self.upto
+        for day in days:
+            if last is not None and day <= last:
+                continue
+            self.ahead[(last, day)] = series.read_ahead(self.metrics, last, day)
+            last = self.planned = day
 
 
 @dataclass
@@ -116,8 +123,9 @@ class Series:
     """Latest values of ``metrics`` for ``account_ids`` (in this order: an account's code is
     its position) at ascending dates, and at ``date - days`` for each change window.
 
-    Rows are read through a cursor of its own, the next date's in a background thread while
-    the caller works on the current one; :meth:`close` (or ``with``) stops it."""
+    Rows are read through a cursor of its own, in a background thread, for the dates the
+    caller says will follow, while it works on the current one; :meth:`close` (or ``with``)
+    stops it."""
 
     con: duckdb.DuckDBPyConnection
     account_ids: Sequence[str]
@@ -191,17 +199,19 @@ class Series:
         active: np.ndarray,
         *,
         ages: Collection[str] = (),
-        following: date | None = None,
+        following: Sequence[date] = (),
     ) -> tuple[pl.DataFrame, np.ndarray]:
         """The units scored at ``day`` among the accounts where ``active`` is true, and each
         unit's account code. The frame has ``product`` (null at company level), ``_slot``
         (the product's code: products are numbered in name order, 0 for the company level),
         and per metric its value, level and (for the metrics in ``ages``) age columns, and the
         change columns: what :func:`engine.scoring.score_units` reads. ``following``: the
-        next date that will be asked for (its rows are read meanwhile)."""
-        self.main.advance(self, day, following)
+        next dates that will be asked for (their rows are read meanwhile)."""
+        self.main.plan(self, [day, *following])
+        self.main.advance(self, day)
         for days, stream in self.lagged.items():
-            stream.advance(self, _minus(day, days), following and _minus(following, days))
+            stream.plan(self, [_minus(d, days) for d in (day, *following)])
+            stream.advance(self, _minus(day, days))
         st, n, k = self.main.state, self.n_accounts, self.n_slots
         has = (st.day > _NONE).any(axis=0).reshape(n, k)
         product_units = has[:, 1:] & active[:, None]
