@@ -352,6 +352,10 @@ class _SeriesScorer:
             },
             schema={"_k": pl.Int64, "_shift": pl.Int64},
         )
+        if units.height == 0:  # nobody is a customer at these dates: nothing to store
+            return pl.DataFrame(
+                schema={"as_of": pl.Date, "account_id": pl.Utf8, "scorecard": pl.Utf8}
+            )
         scored = score_units(
             units,
             self.cards.cards,

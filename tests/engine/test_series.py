@@ -266,3 +266,14 @@ def test_dates_must_ascend(con) -> None:
         series.units(date(2024, 2, 4), np.ones(1, dtype=bool))
         with pytest.raises(ValueError, match="dates must ascend"):
             series.units(date(2024, 1, 28), np.ones(1, dtype=bool))
+
+
+def test_a_backfill_with_no_customer_stores_nothing_and_keeps_the_rest(con) -> None:
+    with store.transaction(con):
+        con.execute("UPDATE accounts SET churned_on = DATE '2023-01-01'")
+    before = store.table_checksums(con)
+    result = history.backfill(con, weeks=3)
+    assert result.rows == 0 and len(result.dates) == 3
+    after = store.table_checksums(con)
+    assert after["score_history"] == before["score_history"] == (0, 0)
+    assert after["metric_values"] == before["metric_values"]
